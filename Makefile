@@ -1,0 +1,34 @@
+# Embed Studio: `make run` opens the app, `make test` runs the tests. Both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install models bench screenshots clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+models: install
+	$(PY) -m embedengine.cli models build
+
+run: models
+	$(VENV)/bin/embedstudio
+
+test: models
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+
+bench: models
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/encoders.py
+	$(PY) benchmarks/word2vec.py
+	$(PY) benchmarks/documents.py
+	$(PY) benchmarks/images.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,5 @@
+import sys
+
+from embedengine.cli import main
+
+sys.exit(main())

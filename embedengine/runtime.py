@@ -1,0 +1,125 @@
+"""Where Embed Studio keeps its files, and how it opens ONNX Runtime sessions.
+
+Paths: ``EMBEDSTUDIO_HOME`` overrides the platform data directory (workspaces, history, models);
+``EMBEDSTUDIO_MODELS`` overrides only the models folder (tests point it at the built models while
+writing everything else into a temporary home).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional, Sequence
+
+APP_NAME = "embedstudio"
+
+# Preferred order of accelerated providers; CPU is always the fallback.
+GPU_PROVIDERS = ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")
+
+
+class ModelMissingError(RuntimeError):
+    """A built model file is absent; the message says how to build it."""
+
+
+def data_home() -> Path:
+    """The user data directory (platform-appropriate, or ``$EMBEDSTUDIO_HOME``)."""
+    override = os.environ.get("EMBEDSTUDIO_HOME")
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return base / APP_NAME
+
+
+def models_dir() -> Path:
+    """Folder holding the built ONNX models, tokenizer, labels and manifest."""
+    override = os.environ.get("EMBEDSTUDIO_MODELS")
+    return Path(override).expanduser() if override else data_home() / "models"
+
+
+def cache_dir() -> Path:
+    """Folder for downloaded registry packages (kept so a rebuild needs no network)."""
+    override = os.environ.get("EMBEDSTUDIO_CACHE")
+    if override:
+        return Path(override).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / APP_NAME
+
+
+def model_path(filename: str) -> Path:
+    """Path of a built model file, or :class:`ModelMissingError` with the fix."""
+    path = models_dir() / filename
+    if not path.exists():
+        raise ModelMissingError(
+            f"{path} is missing. Build the models once with `embedstudio models build` "
+            "(or `make models`)."
+        )
+    return path
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def choose_providers(preference: str = "auto") -> list[str]:
+    """Providers for a session: ``auto`` (GPU if present), ``cpu``, or a provider name."""
+    available = available_providers()
+    if preference == "cpu":
+        return ["CPUExecutionProvider"]
+    if preference not in ("auto", "gpu"):
+        if preference not in available:
+            raise ValueError(f"ONNX Runtime provider {preference!r} is not available here: {available}")
+        return [preference, "CPUExecutionProvider"]
+    gpus = [p for p in GPU_PROVIDERS if p in available]
+    return gpus[:1] + ["CPUExecutionProvider"]
+
+
+def default_threads() -> int:
+    """Intra-op threads: ``$EMBEDSTUDIO_THREADS`` or the number of cores."""
+    env = os.environ.get("EMBEDSTUDIO_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, os.cpu_count() or 1)
+
+
+def provider_preference() -> str:
+    return os.environ.get("EMBEDSTUDIO_PROVIDER", "auto")
+
+
+def make_session(
+    path: Path | str,
+    providers: Optional[Sequence[str]] = None,
+    threads: Optional[int] = None,
+):
+    """An ``InferenceSession`` with explicit intra-op threads and spin-waiting off.
+
+    Spinning threads keep cores busy between ops; on a shared desktop that costs 2-3x throughput
+    whenever anything else runs, so it is always disabled.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    chosen = list(providers) if providers else choose_providers(provider_preference())
+    return ort.InferenceSession(str(path), sess_options=options, providers=chosen)
+
+
+@lru_cache(maxsize=None)
+def session_provider_label(providers: tuple[str, ...]) -> str:
+    """Short human label for the status bar: 'CUDA', 'CPU', ..."""
+    first = providers[0] if providers else "CPUExecutionProvider"
+    return first.replace("ExecutionProvider", "").replace("Dml", "DirectML")

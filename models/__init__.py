@@ -1,0 +1,1 @@
+"""Builds Embed Studio's ONNX models from registry packages (numpy + onnx only, no torch)."""

