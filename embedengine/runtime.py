@@ -37,6 +37,12 @@ def data_home() -> Path:
     return base / APP_NAME
 
 
+def resources_dir() -> Path:
+    """The project's ``resources/`` folder (demo corpus, demo images, evaluation sets, icons)."""
+    override = os.environ.get("EMBEDSTUDIO_RESOURCES")
+    return Path(override).expanduser() if override else Path(__file__).resolve().parents[1] / "resources"
+
+
 def models_dir() -> Path:
     """Folder holding the built ONNX models, tokenizer, labels and manifest."""
     override = os.environ.get("EMBEDSTUDIO_MODELS")
