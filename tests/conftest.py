@@ -45,3 +45,36 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def fixtures_dir(shared_dir) -> Path:
     return shared_dir / "fixtures"
+
+
+# ---- word2vec fixtures (helper C; this section only) ------------------------------------------
+SMALL_CORPUS_BYTES = 2_000_000
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory, shared_dir) -> Path:
+    """~2 MB of real English (the first lines of shared/data/corpus_mix.txt.xz) as a UTF-8 text file."""
+    import lzma
+
+    source = shared_dir / "data" / "corpus_mix.txt.xz"
+    if not source.exists():
+        pytest.skip(f"{source} is absent")
+    lines, size = [], 0
+    with lzma.open(source, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            lines.append(line)
+            size += len(line)
+            if size >= SMALL_CORPUS_BYTES:
+                break
+    path = tmp_path_factory.mktemp("corpus") / "small_corpus.txt"
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_word_model(small_corpus):
+    """SGNS vectors (dim 50, 3 epochs, seed 1) trained on ``small_corpus`` in a few seconds."""
+    from embedengine.word2vec import TrainConfig, train
+
+    return train([small_corpus], TrainConfig(dim=50, epochs=3, seed=1)).vectors
+# ---- end of word2vec fixtures ------------------------------------------------------------------

@@ -1,0 +1,406 @@
+"""ChatView: a scrolling transcript of user messages and answer cards, above a ChatInput."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Optional, Sequence, Union
+
+from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.chat import cards
+from desktop.chat.input import ChatInput
+from desktop.workers import TaskHandle, describe_error
+from embedengine.cli.common import to_jsonable
+from embedengine.tasks import Progress
+
+Content = Union[QWidget, str, Sequence[QWidget], None]
+Renderer = Callable[[str, Any], Content]
+CARD_MAX_WIDTH = 1100
+
+
+class UserMessage(QFrame):
+    """The user's query, right-aligned; a dict payload with "image" shows that image small."""
+
+    def __init__(self, text: str, payload: Any = None) -> None:
+        super().__init__()
+        self.setObjectName("userMessage")
+        self.text = text
+        self.payload = payload
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        image = payload.get("image") if isinstance(payload, dict) else None
+        if image:
+            thumb = QLabel()
+            thumb.setPixmap(cards.to_pixmap(image, 72))
+            layout.addWidget(thumb)
+        label = QLabel(text)
+        label.setWordWrap(True)
+        label.setTextFormat(Qt.TextFormat.PlainText)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(label)
+        self.setMaximumWidth(int(CARD_MAX_WIDTH * 0.8))
+
+
+class AnswerCard(QFrame):
+    """One answer. Starts "working…"; ``finish``/``fail``/``set_content`` fill it in.
+
+    Actions: re-run the query, copy as text, copy the result as JSON.
+    """
+
+    def __init__(self, view: "ChatView", query: str, payload: Any = None) -> None:
+        super().__init__()
+        self.setObjectName("answerCard")
+        self.view = view
+        self.query = query
+        self.payload = payload
+        self.kind = ""
+        self.result_json: Any = None
+        self.actions: dict[str, QToolButton] = {}
+        self.discarded = False  # set by ChatView.clear(); late task results are then dropped
+        self.handle: Optional[TaskHandle] = None
+        self.progress_card: Optional[cards.ProgressCard] = None
+        self.content: list[QWidget] = []
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(14, 10, 14, 12)
+        outer.setSpacing(8)
+        if query:
+            outer.addLayout(self._actions_row())
+        else:
+            self.setObjectName("noteCard")
+        self.body = QVBoxLayout()
+        self.body.setSpacing(8)
+        outer.addLayout(self.body)
+        self._set_widgets([cards.text("Working…", selectable=False)])
+
+    def _actions_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.title = QLabel(self.query)
+        self.title.setObjectName("cardQuery")
+        self.title.setTextFormat(Qt.TextFormat.PlainText)
+        row.addWidget(self.title, 1)
+        for name, tip, slot in (
+            ("Re-run", "Ask this again", self.rerun),
+            ("Copy", "Copy the answer as text", self.copy_text),
+            ("JSON", "Copy the result as JSON", self.copy_json),
+        ):
+            button = QToolButton()
+            button.setText(name)
+            button.setToolTip(tip)
+            button.setObjectName("cardAction")
+            button.clicked.connect(slot)
+            row.addWidget(button)
+            self.actions[name] = button
+        return row
+
+    # -- filling in ---------------------------------------------------------------------------------
+    def set_content(self, content: Content) -> None:
+        """Show widgets (or markdown text) without saving anything to history."""
+        if self.discarded:
+            return
+        self._set_widgets(_as_widgets(content))
+
+    def finish(self, kind: str, result: Any, save: bool = True) -> None:
+        """Render ``result`` (any dataclass/dict) through the tab's renderer and save it to history."""
+        if self.discarded:
+            return
+        self.kind = kind
+        self.result_json = to_jsonable(result)
+        self.set_content(self.view.render(kind, self.result_json))
+        if save:
+            self.view.save(self)
+
+    def fail(self, error: Union[BaseException, str], hint: str = "") -> None:
+        """Show an error card (a UserError's hint is shown as the fix) and save it to history."""
+        if isinstance(error, BaseException):
+            message, hint = describe_error(error)
+            kind = type(error).__name__
+            data = error.to_dict() if hasattr(error, "to_dict") else {"error": message, "type": kind}
+        else:
+            message, data = error, {"error": error}
+        self.finish("error", {**data, "error": message, "hint": hint})
+
+    def set_progress(self, progress: Progress) -> None:
+        """Show (or update) a progress bar with ETA in the card."""
+        if self.discarded:
+            return
+        if self.progress_card is None:
+            self.progress_card = cards.ProgressCard()
+            self._set_widgets([self.progress_card])
+        self.progress_card.update_progress(progress)
+
+    def run_task(self, kind: str, fn: Callable, *args: Any, **kwargs: Any) -> TaskHandle:
+        """Run ``fn`` off the UI thread with a progress bar + cancel in this card; ``finish(kind, result)`` when done.
+
+        A cancelled task shows "Cancelled." and is not saved.
+        """
+        self.progress_card = cards.ProgressCard()
+        self._set_widgets([self.progress_card])
+        self.handle = self.view.ctx.tasks.run(
+            fn,
+            *args,
+            on_result=lambda result: self.finish(kind, result),
+            on_error=self.fail,
+            on_cancel=lambda: self.set_content(cards.text("Cancelled.")),
+            label=self.query or kind,
+            **kwargs,
+        )
+        self.progress_card.attach(self.handle)
+        return self.handle
+
+    def _set_widgets(self, widgets: list[QWidget]) -> None:
+        for old in self.content:
+            if old is not self.progress_card or self.progress_card not in widgets:
+                old.setParent(None)
+                old.deleteLater()
+        if self.progress_card is not None and self.progress_card not in widgets:
+            self.progress_card = None
+        self.content = widgets
+        for widget in widgets:
+            self.body.addWidget(widget)
+
+    # -- actions ------------------------------------------------------------------------------------
+    def as_text(self) -> str:
+        body = "\n".join(cards.widget_text(w) for w in self.content)
+        return f"{self.query}\n{body}".strip() if self.query else body
+
+    def copy_text(self) -> None:
+        QGuiApplication.clipboard().setText(self.as_text())
+        self.view.notify("Copied the answer as text")
+
+    def copy_json(self) -> None:
+        payload = {"query": self.query, "kind": self.kind, "result": self.result_json}
+        QGuiApplication.clipboard().setText(json.dumps(payload, indent=2, ensure_ascii=False))
+        self.view.notify("Copied the result as JSON")
+
+    def rerun(self) -> None:
+        if self.query:
+            self.view.ask(self.query, self.payload)
+
+
+def _as_widgets(content: Content) -> list[QWidget]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [cards.markdown(content)]
+    if isinstance(content, QWidget):
+        return [content]
+    return list(content)
+
+
+class ChatView(QWidget):
+    """Transcript + input for one tab. See desktop/DEVELOPING.md for the full guide.
+
+    ``renderer(kind, result_json) -> QWidget | [QWidget] | markdown str`` turns a saved result into card
+    content; built-in kinds "error", "text", "markdown" and "table" ({headers, rows}) need no renderer.
+    Signals: ``submitted(text)`` (Enter, a follow-up click or re-run; ``last_payload`` holds its payload),
+    ``cleared()``.
+    """
+
+    submitted = Signal(str)
+    cleared = Signal()
+
+    def __init__(
+        self,
+        ctx,
+        tab: str,
+        renderer: Optional[Renderer] = None,
+        placeholder: str = "Ask…",
+        welcome: str = "",
+        parent: Optional[QWidget] = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatView")
+        self.ctx = ctx
+        self.tab = tab
+        self.renderer = renderer
+        self.welcome = welcome
+        self.last_payload: Any = None
+        self._last_user: Optional[UserMessage] = None
+        self._restored = False
+        self._build(placeholder)
+        self.input.set_history(ctx.history.queries(tab) if ctx is not None else [])
+        self.input.submitted.connect(lambda text: self.ask(text))
+
+    def _build(self, placeholder: str) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("transcript")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.transcript = QWidget()
+        self.transcript.setObjectName("transcriptBody")
+        row = QHBoxLayout(self.transcript)  # a centred column at most CARD_MAX_WIDTH wide
+        row.setContentsMargins(20, 16, 20, 16)
+        column = QWidget()
+        column.setObjectName("transcriptBody")
+        column.setMaximumWidth(CARD_MAX_WIDTH)
+        row.addStretch(0)
+        row.addWidget(column, 1)
+        row.addStretch(0)
+        self.messages = QVBoxLayout(column)
+        self.messages.setContentsMargins(0, 0, 0, 0)
+        self.messages.setSpacing(12)
+        self.messages.addStretch(1)
+        self.scroll.setWidget(self.transcript)
+        self._follow = False
+        self._at_bottom = True
+        scrollbar = self.scroll.verticalScrollBar()
+        scrollbar.rangeChanged.connect(self._scroll_to_end)
+        scrollbar.valueChanged.connect(lambda value: setattr(self, "_at_bottom", value >= scrollbar.maximum() - 4))
+        layout.addWidget(self.scroll, 1)
+        bar = QFrame()
+        bar.setObjectName("inputBar")
+        centre = QHBoxLayout(bar)
+        centre.setContentsMargins(20, 10, 20, 12)
+        inner = QWidget()
+        inner.setMaximumWidth(CARD_MAX_WIDTH)
+        centre.addWidget(inner)
+        bar_layout = QHBoxLayout(inner)
+        bar_layout.setContentsMargins(0, 0, 0, 0)
+        self.input = ChatInput(placeholder=placeholder)
+        bar_layout.addWidget(self.input, 1)
+        self.input_bar = bar_layout
+        layout.addWidget(bar)
+
+    # -- adding messages ----------------------------------------------------------------------------
+    def ask(self, text: str, payload: Any = None) -> None:
+        """Post ``text`` as the user's message and emit ``submitted`` (as if typed and Enter pressed)."""
+        self.add_user_message(text, payload)
+        self.last_payload = payload
+        self.submitted.emit(text)
+
+    def add_user_message(self, text: str, payload: Any = None) -> UserMessage:
+        self.ensure_restored()
+        message = UserMessage(text, payload)
+        self._add(message, Qt.AlignmentFlag.AlignRight)
+        self._last_user = message
+        return message
+
+    def add_pending_answer(self, query: Optional[str] = None, payload: Any = None) -> AnswerCard:
+        """A "working…" card answering ``query`` (default: the last user message)."""
+        self.ensure_restored()
+        if query is None and self._last_user is not None:
+            query, payload = self._last_user.text, self._last_user.payload
+        card = AnswerCard(self, query or "", payload)
+        self._add(card)
+        return card
+
+    def add_answer(self, kind: str, result: Any, query: str = "", save: bool = True) -> AnswerCard:
+        """An answer that needs no background work, rendered at once."""
+        card = self.add_pending_answer(query or None)
+        card.finish(kind, result, save=save)
+        return card
+
+    def add_note(self, content: Content) -> AnswerCard:
+        """An informational card (e.g. a training log line) that is not saved to history."""
+        card = self.add_pending_answer("")
+        card.set_content(content)
+        return card
+
+    def _add(self, widget: QWidget, alignment: Qt.AlignmentFlag = Qt.AlignmentFlag(0)) -> None:
+        self._follow = True
+        self.messages.insertWidget(self.messages.count() - 1, widget, 0, alignment)
+
+    def _scroll_to_end(self, _min: int, maximum: int) -> None:
+        """Keep the newest message in view when one was just added or the reader was already at the end."""
+        if self._follow or self._at_bottom:
+            self.scroll.verticalScrollBar().setValue(maximum)
+            self._at_bottom = True
+            QTimer.singleShot(150, lambda: setattr(self, "_follow", False))
+
+    def widgets(self) -> list[QWidget]:
+        """Messages and cards in order (for tests and tabs)."""
+        return [self.messages.itemAt(i).widget() for i in range(self.messages.count() - 1)]
+
+    def cards(self) -> list[AnswerCard]:
+        return [w for w in self.widgets() if isinstance(w, AnswerCard)]
+
+    # -- rendering and history ----------------------------------------------------------------------
+    def render(self, kind: str, result_json: Any) -> Content:
+        """Card content for a result: built-in kinds first, then the tab's renderer."""
+        builtin = _render_builtin(kind, result_json)
+        if builtin is not None:
+            return builtin
+        if self.renderer is None:
+            return cards.text(json.dumps(result_json, indent=2, ensure_ascii=False))
+        try:
+            return self.renderer(kind, result_json)
+        except Exception as error:  # an old saved result the renderer no longer understands
+            message, hint = describe_error(error)
+            return cards.error(f"Could not show this {kind!r} answer: {message}", hint)
+
+    def save(self, card: AnswerCard) -> None:
+        if self.ctx is not None and card.query:
+            self.ctx.history.add(self.tab, card.query, card.kind, card.result_json, card.payload)
+
+    def ensure_restored(self) -> None:
+        """Replay the saved conversation once (on first show or first message)."""
+        if self._restored:
+            return
+        self._restored = True
+        if self.welcome:
+            self.add_note(self.welcome)
+        if self.ctx is None:
+            return
+        for entry in self.ctx.history.entries(self.tab):
+            self.add_user_message(entry.query, entry.payload)
+            card = self.add_pending_answer(entry.query, entry.payload)
+            card.finish(entry.kind, entry.result, save=False)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        self.ensure_restored()
+        super().showEvent(event)
+
+    def clear(self) -> None:
+        """Remove the conversation and its saved history (Ctrl+K)."""
+        for widget in self.widgets():
+            if isinstance(widget, AnswerCard):
+                widget.discarded = True
+                if widget.handle is not None:
+                    widget.handle.cancel()
+            widget.setParent(None)
+            widget.deleteLater()
+        self._last_user = None
+        if self.ctx is not None:
+            self.ctx.history.clear(self.tab)
+        self.input.set_history([])
+        if self.welcome:
+            self.add_note(self.welcome)
+        self.cleared.emit()
+
+    # -- input helpers ------------------------------------------------------------------------------
+    def set_completions(self, words: Sequence[str]) -> None:
+        self.input.set_completions(words)
+
+    def focus_input(self) -> None:
+        self.input.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.input.selectAll()
+
+    def notify(self, text: str) -> None:
+        if self.ctx is not None:
+            self.ctx.status_message(text, 3000)
+
+
+def _render_builtin(kind: str, result: Any) -> Content:
+    if kind == "error":
+        return cards.error(str(result.get("error", "")), str(result.get("hint", "") or ""))
+    if kind == "text":
+        return cards.text(str(result.get("text", "")) if isinstance(result, dict) else str(result))
+    if kind == "markdown":
+        return cards.markdown(str(result.get("text", "")) if isinstance(result, dict) else str(result))
+    if kind == "table":
+        return cards.table(result["headers"], result["rows"])
+    return None

@@ -1,0 +1,506 @@
+"""A named document collection: add folders, index incrementally, search, compare methods.
+
+Indexing runs in two resumable phases. *Sync* walks the folders, plans against the store (size+mtime,
+then hash), removes deleted files and writes each new/changed file with its passages in one
+transaction (skipped files are written with their reason). *Embed* then fills, for every configured
+method, the passages that have no vector yet, a batch per transaction. Cancelling or killing at any
+point therefore loses at most one batch; the next ``index()`` continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from embedengine.errors import UserError
+from embedengine.store import CollectionStore, FileEntry, FileStat, Plan, list_collections, walk_files
+from embedengine.tasks import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
+
+from .extract import SUPPORTED_EXTENSIONS, ExtractError, extract, file_kind, read_bytes
+from .methods import (DEFAULT_METHOD, FUSION_DEPTH, METHODS, BM25Index, DenseEncoder, MiniLMEncoder,
+                      WordAverageEncoder, document_frequencies, idf_table, lexical_tokens, load_word_vectors,
+                      method_info, reciprocal_rank_fusion, stored_methods)
+from .passages import sentence_spans, split_pages
+
+KIND = "documents"
+DEFAULT_COLLECTION = "default"
+SYNC_BATCH_FILES = 16
+EMBED_BATCH = 64
+SNIPPET_CHARS = 320
+TFIDF_REFRESH = 0.2  # rebuild TF-IDF vectors when the passage count moved by more than 20 %
+
+
+def list_document_collections() -> list[str]:
+    return list_collections(KIND)
+
+
+# ---------------------------------------------------------------------------------------------
+# Result records
+# ---------------------------------------------------------------------------------------------
+
+class _ToDict:
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class IndexReport(_ToDict):
+    collection: str
+    files_seen: int = 0
+    files_new: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    files_deleted: int = 0
+    skipped: list[dict] = field(default_factory=list)  # skipped in this run: path, reason
+    passages_added: int = 0
+    embedded: dict[str, int] = field(default_factory=dict)  # method -> passages embedded this run
+    seconds: float = 0.0
+    passages_per_s: float = 0.0
+    cancelled: bool = False
+
+
+@dataclass
+class PassageHit(_ToDict):
+    rank: int
+    score: float
+    item_id: int
+    path: str
+    file_name: str
+    folder: str
+    file_type: str
+    page: Optional[int]
+    start: int  # char span in the page text
+    end: int
+    text: str
+    sentence: tuple[int, int]  # best sentence, span in ``text``
+    snippet: str
+    highlight: tuple[int, int]  # best sentence, span in ``snippet``
+
+
+@dataclass
+class SearchResult(_ToDict):
+    collection: str
+    query: str
+    method: str
+    method_label: str
+    hits: list[PassageHit]
+    passages_searched: int
+    encode_ms: float
+    search_ms: float
+    filters: dict
+
+
+@dataclass
+class Comparison(_ToDict):
+    query: str
+    methods: list[str]
+    labels: list[str]
+    results: list[SearchResult]
+    headers: list[str]
+    rows: list[list[str]]  # rank, then "file (p. N): snippet" per method
+
+
+@dataclass
+class CollectionStatus(_ToDict):
+    name: str
+    folder: str
+    roots: list[str]
+    excludes: list[str]
+    files: int
+    passages: int
+    skipped: list[dict]
+    methods: list[str]
+    word_model: Optional[str]
+    vector_sets: list[dict]
+    pending: dict[str, int]  # method -> passages still without vectors
+
+
+@dataclass
+class _Filters:
+    folder: Optional[str] = None
+    file_types: tuple[str, ...] = ()
+
+    def active(self) -> bool:
+        return bool(self.folder or self.file_types)
+
+    def accepts(self, path: str) -> bool:
+        if self.folder and not (path == self.folder or path.startswith(self.folder.rstrip(os.sep) + os.sep)):
+            return False
+        return not self.file_types or Path(path).suffix.lower() in self.file_types
+
+    def to_dict(self) -> dict:
+        return {"folder": self.folder, "file_types": list(self.file_types)}
+
+
+def make_filters(folder: Optional[str] = None, file_types: Iterable[str] = ()) -> _Filters:
+    types = tuple(sorted({t.lower() if t.startswith(".") else f".{t.lower()}" for t in file_types if t}))
+    return _Filters(str(Path(folder).expanduser().resolve()) if folder else None, types)
+
+
+# ---------------------------------------------------------------------------------------------
+# The collection
+# ---------------------------------------------------------------------------------------------
+
+class DocumentCollection:
+    """A named collection of documents in ``data_home()/collections/<name>``."""
+
+    def __init__(self, name: str = DEFAULT_COLLECTION, create: bool = True) -> None:
+        self.name = name
+        self.store = CollectionStore.open(KIND, name, create=create)
+        self._encoders: dict[str, DenseEncoder] = {}
+        self._bm25: Optional[tuple[tuple[int, int], BM25Index, np.ndarray]] = None
+        self._lock = threading.RLock()  # guards the BM25 cache
+        self._index_lock = threading.Lock()  # one index run at a time
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- configuration -------------------------------------------------------------------------
+
+    @property
+    def methods(self) -> list[str]:
+        """Methods this collection keeps vectors (or rankings) for."""
+        return list(self.store.get_meta("methods", [DEFAULT_METHOD]))
+
+    @property
+    def word_model(self) -> Optional[str]:
+        return self.store.get_meta("word_model")
+
+    def configure(self, methods: Optional[Sequence[str]] = None, word_model: Optional[str] = None) -> None:
+        """Add methods (kept from then on) and/or switch the word model (its vectors are rebuilt)."""
+        if word_model and word_model != self.word_model:
+            load_word_vectors(word_model)  # fails early with a clear message
+            for key in ("w2v-avg", "w2v-tfidf"):
+                self.store.drop_vector_set(key)
+                self._encoders.pop(key, None)
+            self.store.set_meta("word_model", word_model)
+        if methods:
+            for key in methods:
+                method_info(key)
+            merged = self.methods + [m for m in methods if m not in self.methods]
+            if any(METHODS[m].needs_word_model for m in merged) and not self.word_model:
+                raise UserError("the word-vector methods need a trained word model", hint="pass --model NAME")
+            self.store.set_meta("methods", merged)
+
+    def add_folders(self, folders: Iterable[str | Path]) -> list[str]:
+        added = []
+        for folder in folders:
+            if not Path(folder).expanduser().exists():
+                raise UserError(f"{folder} does not exist", hint="pick an existing folder")
+            added.append(self.store.add_root(folder))
+        return added
+
+    def remove_folder(self, folder: str | Path) -> None:
+        self.store.remove_root(folder)
+
+    def set_excludes(self, patterns: Iterable[str]) -> None:
+        self.store.set_excludes(patterns)
+
+    # -- indexing ------------------------------------------------------------------------------
+
+    def index(
+        self,
+        folders: Iterable[str | Path] = (),
+        methods: Optional[Sequence[str]] = None,
+        word_model: Optional[str] = None,
+        progress: Optional[ProgressCallback] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> IndexReport:
+        """Bring the index up to date with the folders on disk (see the module docstring)."""
+        self.add_folders(folders)
+        self.configure(methods, word_model)
+        if not self.store.roots():
+            raise UserError("this collection has no folders yet", hint="add a folder to index")
+        report = IndexReport(self.name)
+        started = time.perf_counter()
+        try:
+            with self._index_lock:
+                self._sync(report, progress, cancel)
+                self._embed_missing(report, progress, cancel)
+                for method in self.store.vector_methods():
+                    self.store.compact(method)
+        except Cancelled:
+            report.cancelled = True
+        report.seconds = time.perf_counter() - started
+        embedded = max(report.embedded.values(), default=0)
+        report.passages_per_s = embedded / report.seconds if report.seconds else 0.0
+        return report
+
+    def _sync(self, report: IndexReport, progress, cancel) -> None:
+        _emit(progress, Progress("scan", 0, None, "files", message="looking for files…"))
+        paths = list(walk_files(self.store.roots(), None, self.store.excludes()))
+        plan = self.store.plan(paths)
+        report.files_seen = len(paths)
+        report.files_unchanged = len(plan.unchanged) + len(plan.touched)
+        report.files_new, report.files_changed = len(plan.new), len(plan.changed)
+        report.files_deleted = self.store.remove_files(plan.deleted)
+        self.store.update_stats(plan.touched)
+        self._read_files(plan, report, progress, cancel)
+
+    def _read_files(self, plan: Plan, report: IndexReport, progress, cancel) -> None:
+        todo = plan.to_process
+        meter = RateMeter(len(todo))
+        batch: list[FileEntry] = []
+        for done, stat in enumerate(todo, start=1):
+            checkpoint(cancel)
+            entry = read_entry(stat)
+            batch.append(entry)
+            if entry.status == "skipped":
+                report.skipped.append({"path": entry.path, "reason": entry.reason})
+            report.passages_added += len(entry.payloads)
+            if len(batch) >= SYNC_BATCH_FILES or done == len(todo):
+                self.store.write_batch(batch, {})
+                batch = []
+            _emit(progress, Progress("scan", done, len(todo), "files", meter.rate(done), meter.eta(done),
+                                     message=Path(stat.path).name, extra={"passages": report.passages_added}))
+
+    def _embed_missing(self, report: IndexReport, progress, cancel) -> None:
+        """Give every passage a vector for every configured dense method."""
+        dense = stored_methods(self.methods)
+        self._refresh_tfidf_if_needed(dense)
+        pending = {m: self.store.item_ids_without_vectors(m) for m in dense}
+        total = sum(len(ids) for ids in pending.values())
+        meter, done = RateMeter(total), 0
+        for method, ids in pending.items():
+            encoder = self.encoder(method) if ids else None
+            for start in range(0, len(ids), EMBED_BATCH):
+                checkpoint(cancel)
+                chunk = ids[start:start + EMBED_BATCH]
+                texts = [item.payload["text"] for item in self.store.items(chunk)]
+                self.store.add_vectors(method, chunk, encoder.encode(texts, cancel=cancel))
+                self.store.set_vector_settings(method, encoder.settings())
+                done += len(chunk)
+                report.embedded[method] = report.embedded.get(method, 0) + len(chunk)
+                _emit(progress, Progress("embed", done, total, "passages", meter.rate(done), meter.eta(done),
+                                         message=f"embedding with {METHODS[method].label}", extra={"method": method}))
+
+    def _refresh_tfidf_if_needed(self, dense: list[str]) -> None:
+        if "w2v-tfidf" not in dense:
+            return
+        built_for = self.store.get_meta("tfidf_passages", 0)
+        count = self.store.count_items()
+        if built_for and abs(count - built_for) <= TFIDF_REFRESH * built_for:
+            return
+        base = WordAverageEncoder(load_word_vectors(self.word_model), self.word_model)
+        n_docs, df = document_frequencies((item.payload["text"] for item in self.store.iter_items()), base.tokens)
+        idf = {t: v for t, v in idf_table(n_docs, df).items() if t in base._index}
+        self.store.drop_vector_set("w2v-tfidf")
+        self.store.set_meta("tfidf_idf", idf)
+        self.store.set_meta("tfidf_passages", count)
+        self._encoders.pop("w2v-tfidf", None)
+
+    def encoder(self, method: str) -> DenseEncoder:
+        """The (cached) encoder of a dense method."""
+        if method not in self._encoders:
+            self._encoders[method] = self._make_encoder(method)
+        return self._encoders[method]
+
+    def _make_encoder(self, method: str) -> DenseEncoder:
+        if method in ("minilm", "minilm-int8"):
+            return MiniLMEncoder("fp32" if method == "minilm" else "int8")
+        vectors = load_word_vectors(self.word_model)
+        idf = self.store.get_meta("tfidf_idf", {}) if method == "w2v-tfidf" else None
+        return WordAverageEncoder(vectors, self.word_model, idf)
+
+    # -- status --------------------------------------------------------------------------------
+
+    def status(self) -> CollectionStatus:
+        base = self.store.status()
+        pending = {m: len(self.store.item_ids_without_vectors(m)) for m in stored_methods(self.methods)}
+        return CollectionStatus(
+            name=self.name, folder=base.folder, roots=base.roots, excludes=base.excludes, files=base.files,
+            passages=base.items, skipped=base.skipped, methods=self.methods, word_model=self.word_model,
+            vector_sets=[s.to_dict() for s in base.vector_sets], pending=pending)
+
+    # -- searching -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        method: str = DEFAULT_METHOD,
+        k: int = 10,
+        folder: Optional[str] = None,
+        file_types: Iterable[str] = (),
+    ) -> SearchResult:
+        """The k passages that best match ``query`` by ``method`` (optionally within a folder/types)."""
+        query = query.strip()
+        if not query:
+            raise UserError("type something to search for")
+        info = method_info(method)
+        filters = make_filters(folder, file_types)
+        allowed = self.store.item_ids_for_paths(filters.accepts) if filters.active() else None
+        started = time.perf_counter()
+        ranked, encode_s = self._rank(query, method, k, allowed)
+        search_ms = (time.perf_counter() - started - encode_s) * 1000
+        hits = self._hits(query, ranked, method)
+        return SearchResult(self.name, query, method, info.label, hits, self._searchable(method),
+                            encode_s * 1000, search_ms, filters.to_dict())
+
+    def _rank(self, query: str, method: str, k: int, allowed) -> tuple[list[tuple[int, float]], float]:
+        """[(item_id, score)] best first, and the seconds spent encoding the query."""
+        kind = METHODS[method].kind
+        if kind == "lexical":
+            return self._bm25_search(query, k, allowed), 0.0
+        if kind == "fusion":
+            dense, encode_s = self._dense_search(query, "minilm", FUSION_DEPTH, allowed)
+            lexical = self._bm25_search(query, FUSION_DEPTH, allowed)
+            fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
+            return fused[:k], encode_s
+        return self._dense_search(query, method, k, allowed)
+
+    def _dense_search(self, query: str, method: str, k: int, allowed) -> tuple[list[tuple[int, float]], float]:
+        self._require_vectors(method)
+        started = time.perf_counter()
+        vector = self.encoder(method).encode_query(query)
+        encode_s = time.perf_counter() - started
+        return self.store.search(method, vector, k, allowed), encode_s
+
+    def _require_vectors(self, method: str) -> None:
+        if method not in self.store.vector_methods():
+            raise UserError(f"collection '{self.name}' has no {METHODS[method].label} vectors yet",
+                            hint=f"index it with that method: embedstudio docs index --collection '{self.name}' "
+                                 f"--method {method}")
+
+    def bm25(self) -> tuple[BM25Index, np.ndarray]:
+        """The BM25 index of all passages (built on first use, rebuilt when passages change)."""
+        signature = self.store.items_signature()
+        with self._lock:
+            if self._bm25 is None or self._bm25[0] != signature:
+                ids, tokens = [], []
+                for item in self.store.iter_items():
+                    ids.append(item.id)
+                    tokens.append(lexical_tokens(item.payload["text"]))
+                self._bm25 = (signature, BM25Index(tokens), np.array(ids, dtype=np.int64))
+            return self._bm25[1], self._bm25[2]
+
+    def _bm25_search(self, query: str, k: int, allowed) -> list[tuple[int, float]]:
+        index, ids = self.bm25()
+        mask = np.isin(ids, allowed) if allowed is not None else None
+        return [(int(ids[doc]), score) for doc, score in index.search(query, k, mask)]
+
+    def _searchable(self, method: str) -> int:
+        kind = METHODS[method].kind
+        if kind == "lexical":
+            return self.store.count_items()
+        source = "minilm" if kind == "fusion" else method
+        return next((s.live_rows for s in self.store.vector_sets() if s.method == source), 0)
+
+    def _hits(self, query: str, ranked: list[tuple[int, float]], method: str) -> list[PassageHit]:
+        items = {item.id: item for item in self.store.items([i for i, _ in ranked])}
+        semantic = self.encoder("minilm") if method in ("minilm", "hybrid") else None
+        hits = []
+        for rank, (item_id, score) in enumerate(ranked, start=1):
+            if item_id in items:
+                hits.append(make_hit(rank, score, items[item_id], query, semantic))
+        return hits
+
+    def more_like(self, item_id: int, method: str = DEFAULT_METHOD, k: int = 10) -> SearchResult:
+        """Passages like a given passage (the passage itself left out)."""
+        items = self.store.items([item_id])
+        if not items:
+            raise UserError("that passage is no longer in the index", hint="search again")
+        result = self.search(items[0].payload["text"], method, k + 1)
+        result.hits = [h for h in result.hits if h.item_id != item_id][:k]
+        for rank, hit in enumerate(result.hits, start=1):
+            hit.rank = rank
+        return result
+
+    def compare(self, query: str, methods: Sequence[str], k: int = 5, folder: Optional[str] = None,
+                file_types: Iterable[str] = ()) -> Comparison:
+        """The top ``k`` of each method for the same query, as results and as a side-by-side table."""
+        if len(methods) < 2:
+            raise UserError("compare needs at least two methods", hint=f"choose from: {', '.join(METHODS)}")
+        results = [self.search(query, m, k, folder, file_types) for m in methods]
+        headers = ["#"] + [r.method_label for r in results]
+        rows = []
+        for rank in range(k):
+            cells = [_hit_cell(r.hits[rank]) if rank < len(r.hits) else "" for r in results]
+            if any(cells):
+                rows.append([str(rank + 1)] + cells)
+        return Comparison(query, list(methods), [r.method_label for r in results], results, headers, rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+def _emit(progress: Optional[ProgressCallback], report: Progress) -> None:
+    if progress is not None:
+        progress(report)
+
+
+def read_entry(stat: FileStat) -> FileEntry:
+    """A file turned into a store entry: its passages, or status 'skipped' with the reason."""
+    if file_kind(stat.path) is None:
+        suffix = Path(stat.path).suffix.lower() or "(no extension)"
+        return FileEntry(stat.path, stat.size, stat.mtime, status="skipped",
+                         reason=f"unsupported file type {suffix}")
+    try:
+        data = read_bytes(stat.path)
+        document = extract(stat.path, data)
+    except ExtractError as error:
+        return FileEntry(stat.path, stat.size, stat.mtime, status="skipped", reason=error.reason)
+    passages = split_pages(document.pages)
+    return FileEntry(stat.path, stat.size, stat.mtime, sha256=document.sha256,
+                     payloads=[p.to_payload() for p in passages])
+
+
+def best_sentence(query: str, text: str, semantic: Optional[DenseEncoder] = None) -> tuple[int, int]:
+    """Span of the sentence of ``text`` sharing most query words (MiniLM decides when none do)."""
+    spans = sentence_spans(text) or [(0, len(text))]
+    wanted = set(lexical_tokens(query))
+    overlaps = [len(wanted.intersection(lexical_tokens(text[s:e]))) for s, e in spans]
+    best = int(np.argmax(overlaps))
+    if overlaps[best] == 0 and semantic is not None and len(spans) > 1:
+        vectors = semantic.encode([query] + [text[s:e] for s, e in spans])
+        best = int(np.argmax(vectors[1:] @ vectors[0]))
+    return spans[best]
+
+
+def snippet_around(text: str, span: tuple[int, int], limit: int = SNIPPET_CHARS) -> tuple[str, tuple[int, int]]:
+    """A piece of ``text`` of about ``limit`` characters containing ``span``, and the span inside it."""
+    start, end = span
+    if end - start >= limit:
+        return text[start:end], (0, end - start)
+    room = limit - (end - start)
+    left = max(0, start - room // 2)
+    right = min(len(text), end + (room - (start - left)))
+    left = max(0, min(left, right - limit))
+    while left > 0 and not text[left - 1].isspace():
+        left += 1
+    while right < len(text) and not text[right].isspace():
+        right -= 1
+    left, right = min(left, start), max(right, end)
+    prefix = "… " if left > 0 else ""
+    suffix = " …" if right < len(text) else ""
+    snippet = prefix + text[left:right] + suffix
+    offset = len(prefix) - left
+    return snippet, (start + offset, end + offset)
+
+
+def make_hit(rank: int, score: float, item, query: str, semantic: Optional[DenseEncoder]) -> PassageHit:
+    payload = item.payload
+    text = payload["text"]
+    sentence = best_sentence(query, text, semantic)
+    snippet, highlight = snippet_around(text, sentence)
+    path = Path(item.path)
+    return PassageHit(rank, float(score), item.id, item.path, path.name, str(path.parent),
+                      path.suffix.lower(), payload.get("page"), payload["start"], payload["end"], text,
+                      sentence, snippet, highlight)
+
+
+def _hit_cell(hit: PassageHit) -> str:
+    page = f" (p. {hit.page})" if hit.page else ""
+    sentence = hit.text[hit.sentence[0]:hit.sentence[1]]
+    short = sentence if len(sentence) <= 90 else sentence[:87] + "…"
+    return f"{hit.file_name}{page}: {short}"
+
+
+def supported_extensions() -> list[str]:
+    return sorted(SUPPORTED_EXTENSIONS)

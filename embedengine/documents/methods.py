@@ -1,0 +1,264 @@
+"""Ways to rank passages: dense encoders (MiniLM fp32/int8, word-vector averages), BM25, hybrid RRF.
+
+Dense methods turn texts into L2-normalised vectors stored per method in the collection store;
+:class:`BM25Index` scores on the passage texts directly; ``hybrid`` fuses MiniLM and BM25 rankings
+with reciprocal-rank fusion (:func:`reciprocal_rank_fusion`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from embedengine.errors import UserError
+from embedengine.store import top_k
+from embedengine.tasks import CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
+
+RRF_K = 60
+FUSION_DEPTH = 100
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    key: str
+    label: str
+    kind: str  # "dense" | "lexical" | "fusion"
+    needs_word_model: bool
+    description: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+METHODS: dict[str, MethodInfo] = {m.key: m for m in (
+    MethodInfo("minilm", "MiniLM", "dense", False, "all-MiniLM-L6-v2 sentence embeddings (default)"),
+    MethodInfo("minilm-int8", "MiniLM int8 (fast)", "dense", False, "the same model quantised to int8"),
+    MethodInfo("w2v-avg", "Word-vector average", "dense", True, "mean of the word vectors of a trained model"),
+    MethodInfo("w2v-tfidf", "TF-IDF weighted average", "dense", True,
+               "word vectors weighted by term frequency x IDF from this collection"),
+    MethodInfo("bm25", "BM25", "lexical", False, "keyword ranking (Okapi BM25, k1=1.2, b=0.75)"),
+    MethodInfo("hybrid", "Hybrid (MiniLM + BM25)", "fusion", False, "reciprocal-rank fusion of MiniLM and BM25"),
+)}
+DEFAULT_METHOD = "minilm"
+DENSE_METHODS = tuple(k for k, m in METHODS.items() if m.kind == "dense")
+
+
+def method_info(key: str) -> MethodInfo:
+    if key not in METHODS:
+        raise UserError(f"unknown method '{key}'", hint=f"choose one of: {', '.join(METHODS)}")
+    return METHODS[key]
+
+
+def stored_methods(keys: Iterable[str]) -> list[str]:
+    """The dense vector sets that the given methods need (hybrid needs MiniLM)."""
+    needed: list[str] = []
+    for key in keys:
+        info = method_info(key)
+        for stored in (("minilm",) if info.kind == "fusion" else (key,) if info.kind == "dense" else ()):
+            if stored not in needed:
+                needed.append(stored)
+    return needed
+
+
+# -- lexical tokens -----------------------------------------------------------------------------
+
+STOPWORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below between
+both but by can could did do does doing down during each few for from further had has have having he her
+here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
+of off on once only or other our ours ourselves out over own same she should so some such than that the
+their theirs them themselves then there these they this those through to too under until up very was we
+were what when where which while who whom why will with would you your yours yourself yourselves
+""".split())
+_LEXICAL_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def light_stem(word: str) -> str:
+    """Strips common English inflections so 'queries'/'query' and 'indexed'/'index' meet."""
+    for suffix, replacement, minimum in (("ies", "y", 4), ("sses", "ss", 5), ("ing", "", 5), ("edly", "", 6),
+                                         ("ed", "", 4), ("es", "", 4), ("s", "", 3)):
+        if word.endswith(suffix) and len(word) >= minimum + len(suffix) - len(replacement):
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                return word
+            return word[: len(word) - len(suffix)] + replacement
+    return word
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Lower-cased, stop words removed, lightly stemmed word tokens."""
+    return [light_stem(t) for t in _LEXICAL_TOKEN.findall(text.lower()) if t not in STOPWORDS]
+
+
+# -- BM25 ---------------------------------------------------------------------------------------
+
+class BM25Index:
+    """Okapi BM25 over a fixed list of documents, stored as per-term posting arrays (CSR by term)."""
+
+    def __init__(self, token_lists: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self.n_docs = len(token_lists)
+        self.vocabulary: dict[str, int] = {}
+        terms, docs, freqs = [], [], []
+        lengths = np.zeros(self.n_docs, dtype=np.float32)
+        for doc, tokens in enumerate(token_lists):
+            lengths[doc] = len(tokens)
+            for term, count in Counter(tokens).items():
+                terms.append(self.vocabulary.setdefault(term, len(self.vocabulary)))
+                docs.append(doc)
+                freqs.append(count)
+        self._build_postings(np.array(terms, dtype=np.int64), np.array(docs, dtype=np.int64),
+                             np.array(freqs, dtype=np.float32), lengths)
+
+    def _build_postings(self, terms: np.ndarray, docs: np.ndarray, freqs: np.ndarray, lengths: np.ndarray) -> None:
+        order = np.argsort(terms, kind="stable")
+        terms, self.docs, freqs = terms[order], docs[order], freqs[order]
+        self.offsets = np.zeros(len(self.vocabulary) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terms, minlength=len(self.vocabulary)), out=self.offsets[1:])
+        df = np.diff(self.offsets).astype(np.float64)
+        self.idf = np.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        average = float(lengths.mean()) if self.n_docs else 1.0
+        norm = self.k1 * (1.0 - self.b + self.b * lengths[self.docs] / max(average, 1e-9))
+        self.weights = (self.idf[terms] * freqs * (self.k1 + 1.0) / (freqs + norm)).astype(np.float32)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every document for ``query`` (float32 [n_docs])."""
+        scores = np.zeros(self.n_docs, dtype=np.float32)
+        for term, count in Counter(lexical_tokens(query)).items():
+            term_id = self.vocabulary.get(term)
+            if term_id is None:
+                continue
+            start, end = self.offsets[term_id], self.offsets[term_id + 1]
+            scores[self.docs[start:end]] += count * self.weights[start:end]
+        return scores
+
+    def search(self, query: str, k: int = 10, mask: Optional[np.ndarray] = None) -> list[tuple[int, float]]:
+        """[(document index, score)] of the k best documents with a positive score."""
+        scores = self.scores(query)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        best = top_k(scores, min(k, int(np.count_nonzero(scores > 0))))
+        return [(int(i), float(scores[i])) for i in best]
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Fused [(id, score)], best first: score = sum over rankings of 1 / (k + rank)."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+# -- dense encoders -----------------------------------------------------------------------------
+
+class DenseEncoder:
+    """Base of the dense methods: encodes passages (batched, with progress) and queries."""
+
+    key: str = ""
+
+    def encode(self, texts: Sequence[str], progress: Optional[ProgressCallback] = None,
+               cancel: Optional[CancelToken] = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+    def settings(self) -> dict:
+        return {}
+
+
+class MiniLMEncoder(DenseEncoder):
+    def __init__(self, variant: str = "fp32") -> None:
+        from embedengine.text import get_text_encoder
+
+        self.key = "minilm" if variant == "fp32" else "minilm-int8"
+        self.encoder = get_text_encoder(variant)
+
+    def encode(self, texts, progress=None, cancel=None) -> np.ndarray:
+        return self.encoder.encode(list(texts), progress=progress, cancel=cancel)
+
+    def settings(self) -> dict:
+        return {"model": self.encoder.variant, "provider": self.encoder.provider_label}
+
+
+class WordAverageEncoder(DenseEncoder):
+    """Average of unit word vectors; with ``idf`` each word is weighted by tf x idf."""
+
+    def __init__(self, vectors, model_name: str, idf: Optional[dict[str, float]] = None) -> None:
+        from embedengine.word2vec.corpus import tokenize
+
+        self.key = "w2v-tfidf" if idf is not None else "w2v-avg"
+        self.model_name = model_name
+        self.idf = idf
+        self._tokenize = tokenize
+        self._keep_digits = bool(getattr(vectors, "settings", {}).get("keep_digits", False))
+        self._index = vectors.key_to_index
+        units = np.asarray(vectors.vectors, dtype=np.float32)
+        self._units = units / np.maximum(np.linalg.norm(units, axis=1, keepdims=True), 1e-12)
+
+    def tokens(self, text: str) -> list[str]:
+        return self._tokenize(text, keep_digits=self._keep_digits)
+
+    def _weights(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        counts = Counter(t for t in tokens if t in self._index)
+        ids = np.fromiter((self._index[t] for t in counts), dtype=np.int64, count=len(counts))
+        weights = np.fromiter((c * (self.idf.get(t, self._max_idf()) if self.idf is not None else 1.0)
+                               for t, c in counts.items()), dtype=np.float32, count=len(counts))
+        return ids, weights
+
+    def _max_idf(self) -> float:
+        if not hasattr(self, "_cached_max_idf"):
+            self._cached_max_idf = max(self.idf.values(), default=1.0) if self.idf else 1.0
+        return self._cached_max_idf
+
+    def encode(self, texts, progress=None, cancel=None) -> np.ndarray:
+        out = np.zeros((len(texts), self._units.shape[1]), dtype=np.float32)
+        meter = RateMeter(len(texts))
+        for row, text in enumerate(texts):
+            if row % 256 == 0:
+                checkpoint(cancel)
+                _report(progress, row, len(texts), meter)
+            ids, weights = self._weights(self.tokens(text))
+            if len(ids):
+                vector = weights @ self._units[ids]
+                out[row] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        _report(progress, len(texts), len(texts), meter)
+        return out
+
+    def settings(self) -> dict:
+        return {"word_model": self.model_name}
+
+
+def _report(progress: Optional[ProgressCallback], done: int, total: int, meter: RateMeter) -> None:
+    if progress is not None:
+        progress(Progress("encode", done, total, "texts", rate=meter.rate(done), eta_s=meter.eta(done)))
+
+
+def document_frequencies(texts: Iterable[str], tokenize: Callable[[str], list[str]]) -> tuple[int, Counter]:
+    """(number of texts, how many texts contain each token)."""
+    df: Counter = Counter()
+    n = 0
+    for text in texts:
+        df.update(set(tokenize(text)))
+        n += 1
+    return n, df
+
+
+def idf_table(n_docs: int, df: Counter) -> dict[str, float]:
+    """Smoothed IDF: log((1 + N) / (1 + df)) + 1."""
+    return {term: math.log((1 + n_docs) / (1 + count)) + 1.0 for term, count in df.items()}
+
+
+def load_word_vectors(model_name: Optional[str]):
+    """A saved word model by name (helper C's library), with a clear error when absent."""
+    if not model_name:
+        raise UserError("this method needs a trained word model",
+                        hint="pass --model NAME (see `embedstudio word2vec list`) or pick one in the Train tab")
+    from embedengine.word2vec.library import load_model
+
+    return load_model(model_name)

@@ -1,0 +1,387 @@
+"""Images to vectors with the ResNet50 ONNX model: robust loading, preprocessing and batched encoding.
+
+``load_image`` turns a path, bytes or PIL image into an upright RGB picture (or one clear
+:class:`ImageLoadError`); ``preprocess`` makes the model's 224×224 input; :class:`ImageEncoder`
+decodes in a thread pool while ONNX Runtime runs the previous batch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import UserError
+from .runtime import make_session, model_path, session_provider_label
+from .tasks import CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+MODEL_FILE = "resnet50.onnx"
+LABELS_FILE = "labels.json"
+RESIZE_SHORT_SIDE = 256
+CROP_SIZE = 224
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
+ORIENTATION_TAG = 0x0112
+DECODE_NICENESS = 10  # decoder threads run this much nicer than inference (Linux)
+SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture by 90°
+
+_REASON_HINTS = {
+    "empty file": "The file has 0 bytes; it may still be downloading or was not saved properly.",
+    "not an image": "Its contents are not in a picture format Embed Studio reads "
+                    "(JPEG, PNG, WebP, BMP, GIF, TIFF).",
+    "corrupt or truncated": "The picture data is damaged or cut short; open it in an image viewer "
+                            "and save it again, or fetch a fresh copy.",
+    "too large (decompression bomb)": "Its pixel count exceeds Pillow's safety limit "
+                                      "(PIL.Image.MAX_IMAGE_PIXELS), which guards against decompression bombs.",
+}
+
+
+class ImageLoadError(UserError):
+    """One image could not be used; ``path`` names it and ``reason`` says why in a few words."""
+
+    def __init__(self, path: str, reason: str, hint: str = "") -> None:
+        self.path = path
+        self.reason = reason
+        hint = hint or _REASON_HINTS.get(reason, "Check that the file exists and that you may read it.")
+        super().__init__(f"Cannot use image {path}: {reason}", hint=hint, data={"path": path, "reason": reason})
+
+    def __reduce__(self):
+        return type(self), (self.path, self.reason, self.hint)
+
+
+# --------------------------------------------------------------------------- loading
+
+def describe_source(source: Any) -> str:
+    """How an image source is named in messages."""
+    if isinstance(source, (str, Path)):
+        return str(source)
+    if isinstance(source, Image.Image):
+        return source.filename if getattr(source, "filename", "") else f"<{source.mode} image {source.width}×{source.height}>"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{len(source)} bytes>"
+    return repr(source)
+
+
+def load_image(source: str | Path | Image.Image | bytes, draft_side: int = RESIZE_SHORT_SIDE) -> Image.Image:
+    """An upright RGB image: EXIF orientation applied, any mode converted, alpha composited on white.
+
+    JPEGs are decoded at reduced size (Pillow draft mode) when their short side stays ≥ ``draft_side``.
+    Raises :class:`ImageLoadError` naming the source.
+    """
+    return _load(source, draft_side)[0]
+
+
+def _load(source: Any, draft_side: int) -> tuple[Image.Image, tuple[int, int]]:
+    """The RGB image and the original (upright) width × height before any draft reduction."""
+    name = describe_source(source)
+    if isinstance(source, np.ndarray):
+        source = _array_to_image(source, name)
+    if isinstance(source, Image.Image):
+        return _finish(source, name), _upright_size(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise ImageLoadError(name, "empty file")
+        return _decode(io.BytesIO(bytes(source)), name, draft_side)
+    if isinstance(source, (str, Path)):
+        return _load_file(Path(source), name, draft_side)
+    raise ImageLoadError(name, "not an image", hint="Pass a file path, bytes or a PIL image.")
+
+
+def _array_to_image(array: np.ndarray, name: str) -> Image.Image:
+    try:
+        return Image.fromarray(np.ascontiguousarray(array))
+    except (TypeError, ValueError) as error:
+        raise ImageLoadError(name, "not an image", hint=f"The array cannot be read as a picture: {error}") from error
+
+
+def _load_file(path: Path, name: str, draft_side: int) -> tuple[Image.Image, tuple[int, int]]:
+    try:
+        handle = open(path, "rb")
+    except OSError as error:
+        raise ImageLoadError(name, f"unreadable: {error.strerror or error}") from error
+    with handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            raise ImageLoadError(name, "empty file")
+        return _decode(handle, name, draft_side)
+
+
+def _decode(stream, name: str, draft_side: int) -> tuple[Image.Image, tuple[int, int]]:
+    """Open, bomb-check, verify checksums (PNG), draft and fully decode one image stream."""
+    image = _open(stream, name)
+    if image.format == "PNG":  # PNG chunks carry CRCs; damaged pixel data may otherwise decode silently
+        try:
+            image.verify()
+        except Exception as error:
+            raise ImageLoadError(name, "corrupt or truncated") from error
+        stream.seek(0)
+        image = _open(stream, name)
+    original_size = _upright_size(image)
+    if image.format == "JPEG" and draft_side:
+        image.draft("RGB", (draft_side, draft_side))  # DCT scaling: both sides stay ≥ draft_side
+    try:
+        image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageLoadError(name, "too large (decompression bomb)") from error
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError) as error:
+        raise ImageLoadError(name, "corrupt or truncated") from error
+    return _finish(image, name), original_size
+
+
+def _open(stream, name: str) -> Image.Image:
+    """``Image.open`` (header only) with its failures turned into :class:`ImageLoadError`."""
+    try:
+        image = Image.open(stream)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageLoadError(name, "too large (decompression bomb)") from error
+    except UnidentifiedImageError as error:
+        raise ImageLoadError(name, "not an image") from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageLoadError(name, "corrupt or truncated") from error
+    _check_pixel_limit(image, name)
+    return image
+
+
+def _check_pixel_limit(image: Image.Image, name: str) -> None:
+    """Treat images over ``MAX_IMAGE_PIXELS`` as errors (Pillow itself only warns below 2× the limit)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and image.width * image.height > limit:
+        raise ImageLoadError(
+            name, "too large (decompression bomb)",
+            hint=f"It has {image.width}×{image.height} pixels, more than the {limit:,} pixel safety limit.",
+        )
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    try:
+        orientation = image.getexif().get(ORIENTATION_TAG, 1)
+    except Exception:  # malformed EXIF: the picture itself is still usable
+        orientation = 1
+    return (image.height, image.width) if orientation in SWAPS_AXES else (image.width, image.height)
+
+
+def _finish(image: Image.Image, name: str) -> Image.Image:
+    """EXIF orientation applied, then RGB."""
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # malformed EXIF must not cost the user the picture
+        pass
+    try:
+        return to_rgb(image)
+    except (OSError, ValueError) as error:
+        raise ImageLoadError(name, "corrupt or truncated") from error
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode as 8-bit RGB; transparent parts become white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in SIXTEEN_BIT_MODES:
+        return _wide_to_rgb(image)
+    if _has_alpha(image):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode in ("P", "L", "RGB") and "transparency" in image.info
+    )
+
+
+def _wide_to_rgb(image: Image.Image) -> Image.Image:
+    """16-bit (or 32-bit int/float) greyscale scaled to 8 bits: 65535 → 255."""
+    values = np.asarray(image, dtype=np.float64)
+    full_scale = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+    grey = np.clip(np.rint(values * (255.0 / full_scale)), 0, 255).astype(np.uint8)
+    return Image.fromarray(grey, "L").convert("RGB")
+
+
+def preprocess(image: Image.Image) -> np.ndarray:
+    """uint8 [224, 224, 3]: short side resized to 256 (bilinear), then the centre 224×224."""
+    image = to_rgb(image)
+    width, height = image.size
+    scale = RESIZE_SHORT_SIDE / min(width, height)
+    size = (max(CROP_SIZE, round(width * scale)), max(CROP_SIZE, round(height * scale)))
+    resized = image.resize(size, Image.Resampling.BILINEAR)
+    left, top = (size[0] - CROP_SIZE) // 2, (size[1] - CROP_SIZE) // 2
+    return np.asarray(resized.crop((left, top, left + CROP_SIZE, top + CROP_SIZE)), dtype=np.uint8)
+
+
+def make_thumbnail(image: Image.Image, size: int = 256) -> Image.Image:
+    """A copy that fits in ``size``×``size``, aspect kept."""
+    thumbnail = image.copy()
+    thumbnail.thumbnail((size, size), Image.Resampling.BILINEAR)
+    return thumbnail
+
+
+# --------------------------------------------------------------------------- encoding
+
+@dataclass
+class ImageOutcome:
+    """One input image's result: vectors, or the error that kept it out."""
+
+    index: int
+    source: object
+    embedding: Optional[np.ndarray]
+    probs: Optional[np.ndarray]
+    error: Optional[ImageLoadError]
+    width: int
+    height: int
+    thumbnail: Optional[Image.Image]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class _Prepared:
+    """Decoder output for one image, waiting for the model."""
+
+    pixels: Optional[np.ndarray]
+    error: Optional[ImageLoadError]
+    size: tuple[int, int]
+    thumbnail: Optional[Image.Image]
+
+
+def _lower_thread_priority() -> None:
+    """Decoder threads yield to inference threads (Linux: per-thread niceness; elsewhere a no-op).
+
+    ONNX Runtime's intra-op threads meet at barriers, so a decoder pre-empting one of them stalls
+    all of them; at lower priority decoding fills the idle moments instead.
+    """
+    if sys.platform.startswith("linux") and DECODE_NICENESS:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
+        except (OSError, AttributeError):
+            pass
+
+
+def _prepare(source: Any, thumbnail_size: Optional[int]) -> _Prepared:
+    """Decode + preprocess (+ thumbnail) one image; runs in the decoder pool."""
+    try:
+        draft_side = max(RESIZE_SHORT_SIDE, thumbnail_size or 0)
+        image, size = _load(source, draft_side)
+        thumbnail = make_thumbnail(image, thumbnail_size) if thumbnail_size else None
+        return _Prepared(preprocess(image), None, size, thumbnail)
+    except ImageLoadError as error:
+        return _Prepared(None, error, (0, 0), None)
+    except Exception as error:  # an unexpected decoder failure still only costs this one image
+        return _Prepared(None, ImageLoadError(describe_source(source), "corrupt or truncated",
+                                              hint=f"The decoder failed: {error}"), (0, 0), None)
+
+
+class ImageEncoder:
+    """ResNet50 image embeddings (2048-d ``avg_pool``) and ImageNet class probabilities."""
+
+    dim: int = 2048
+
+    def __init__(self, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None) -> None:
+        self.session = make_session(model_path(MODEL_FILE), providers, threads)
+        self.labels: list[str] = json.loads(model_path(LABELS_FILE).read_text(encoding="utf-8"))
+        self.provider_label: str = session_provider_label(tuple(self.session.get_providers()))
+        self.decode_workers = max(1, os.cpu_count() or 1)
+
+    def run_model(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings and probabilities for a preprocessed uint8 batch [N, 224, 224, 3]."""
+        embedding, probs = self.session.run(["embedding", "probs"], {"image": np.ascontiguousarray(pixels, np.uint8)})
+        return embedding, probs
+
+    def iter_encode(
+        self,
+        sources: Iterable[Any],
+        batch_size: int = 16,
+        thumbnail_size: Optional[int] = None,
+        progress: Optional[ProgressCallback] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> Iterator[ImageOutcome]:
+        """One :class:`ImageOutcome` per source, in input order; bad files get ``outcome.error``.
+
+        Decoding runs in a thread pool at most two batches ahead of the model. Cancellation is
+        checked between batches (raises :class:`~embedengine.tasks.Cancelled`).
+        """
+        items = list(sources)
+        batch_size = max(1, int(batch_size))
+        meter = RateMeter(len(items))
+        starts = deque(range(0, len(items), batch_size))
+        pool = ThreadPoolExecutor(self.decode_workers, "image-decode", initializer=_lower_thread_priority)
+        in_flight: deque[tuple[int, list[Future]]] = deque()
+        try:
+            while starts or in_flight:
+                while starts and len(in_flight) < 2:
+                    start = starts.popleft()
+                    batch = items[start:start + batch_size]
+                    in_flight.append((start, [pool.submit(_prepare, s, thumbnail_size) for s in batch]))
+                checkpoint(cancel)
+                start, futures = in_flight.popleft()
+                yield from self._encode_batch(start, items, [f.result() for f in futures])
+                done = start + len(futures)
+                if progress is not None:
+                    progress(Progress(stage="images", done=done, total=len(items), unit="images",
+                                      rate=meter.rate(done), eta_s=meter.eta(done)))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _encode_batch(self, start: int, items: list, prepared: list[_Prepared]) -> list[ImageOutcome]:
+        good = [p.pixels for p in prepared if p.pixels is not None]
+        embeddings, probs = self.run_model(np.stack(good)) if good else (None, None)
+        outcomes, row = [], 0
+        for offset, item in enumerate(prepared):
+            vector = probability = None
+            if item.pixels is not None:
+                vector, probability, row = embeddings[row], probs[row], row + 1
+            outcomes.append(ImageOutcome(start + offset, items[start + offset], vector, probability,
+                                         item.error, item.size[0], item.size[1], item.thumbnail))
+        return outcomes
+
+    def _outcomes_or_raise(self, images: Iterable[Any], batch_size: int) -> list[ImageOutcome]:
+        outcomes = []
+        for outcome in self.iter_encode(images, batch_size=batch_size):
+            if outcome.error is not None:
+                raise outcome.error
+            outcomes.append(outcome)
+        return outcomes
+
+    def encode(self, images: Iterable[Any], batch_size: int = 16) -> np.ndarray:
+        """float32 [N, 2048]; raises :class:`ImageLoadError` for the first image that cannot be used."""
+        outcomes = self._outcomes_or_raise(images, batch_size)
+        if not outcomes:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([o.embedding for o in outcomes]).astype(np.float32, copy=False)
+
+    def top_labels(self, probs: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` most probable ImageNet classes of one probability vector."""
+        probs = np.asarray(probs).reshape(-1)
+        k = max(0, min(k, probs.size))
+        best = np.argpartition(-probs, k - 1)[:k] if k else np.array([], int)
+        best = best[np.argsort(-probs[best], kind="stable")]
+        return [(self.labels[i], float(probs[i])) for i in best]
+
+    def labels_for(self, images: Iterable[Any], k: int = 5, batch_size: int = 16) -> list[list[tuple[str, float]]]:
+        """Top-``k`` ImageNet classes for each image; raises :class:`ImageLoadError` like :meth:`encode`."""
+        return [self.top_labels(o.probs, k) for o in self._outcomes_or_raise(images, batch_size)]
+
+
+_ENCODER: Optional[ImageEncoder] = None
+_ENCODER_LOCK = threading.Lock()
+
+
+def get_image_encoder() -> ImageEncoder:
+    """The process-wide encoder, created on first use."""
+    global _ENCODER
+    with _ENCODER_LOCK:
+        if _ENCODER is None:
+            _ENCODER = ImageEncoder()
+        return _ENCODER

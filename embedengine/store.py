@@ -1,0 +1,721 @@
+"""A generic, crash-safe, incremental collection store (documents, images, ...).
+
+Layout of one collection folder (``collection_folder(kind, name)``)::
+
+    data_home()/collections/<name>/          kind "documents"
+    data_home()/image-collections/<name>/    kind "images"
+        index.sqlite        WAL; tables meta, roots, excludes, files, items, vector_sets, vector_rows
+        vectors/<method>.<generation>.f16    float16 rows, append-only, row r <-> vector_rows(method, r)
+
+Tables
+    files(id, path UNIQUE, size, mtime, sha256, status 'ok'|'skipped', reason, indexed_at)
+    items(id, file_id -> files ON DELETE CASCADE, ordinal, payload JSON)   e.g. passage text/span/page
+    vector_sets(method, dim, rows, generation, settings JSON)   ``rows`` = committed row count
+    vector_rows(method, row, item_id -> items ON DELETE CASCADE)
+
+Crash safety: :meth:`CollectionStore.write_batch` appends the vectors of every method to their files
+(fsync) and only then commits, in ONE SQLite transaction, the files, items, row mappings and the new
+committed row counts. A ``kill -9`` at any point leaves either the old or the new state; bytes past the
+committed count are truncated when the store is opened. Deleting a file deletes its items and (by
+cascade) its row mappings: the rows become tombstones, masked at search time and removed by
+:meth:`compact` (writes a new generation file, then commits the switch; stale files are deleted on open).
+
+Typical use::
+
+    store = CollectionStore.open("documents", "notes")          # creates it if needed
+    store.add_root("/home/me/notes"); store.set_excludes(["*.log"])
+    paths = list(walk_files(store.roots(), {".txt"}, store.excludes()))
+    plan = store.plan(paths)                                    # new / changed / unchanged / deleted
+    store.remove_files(plan.deleted)
+    store.write_batch([FileEntry(path, size, mtime, sha, payloads=[{...}, ...])],
+                      {"minilm": vectors})                       # vectors: [n_items, dim] in item order
+    hits = store.search("minilm", query_vector, k=10)           # [(item_id, score)], cosine
+    store.items([item_id for item_id, _ in hits])               # -> [Item(id, file_id, path, ordinal, payload)]
+
+Only one writer at a time per collection (callers serialise); readers may run concurrently.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from embedengine.errors import UserError
+from embedengine.runtime import data_home
+
+KIND_FOLDERS = {"documents": "collections", "images": "image-collections"}
+SKIPPED_DIR_NAMES = frozenset({
+    ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
+    ".pytest_cache", ".idea", ".vscode", "site-packages", ".cache", ".Trash",
+})
+NAME_PATTERN = re.compile(r"^[\w][\w .-]{0,63}$")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS excludes (pattern TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, mtime REAL NOT NULL,
+    sha256 TEXT, status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', indexed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL, payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS items_file ON items(file_id);
+CREATE TABLE IF NOT EXISTS vector_sets (
+    method TEXT PRIMARY KEY, dim INTEGER NOT NULL, rows INTEGER NOT NULL DEFAULT 0,
+    generation INTEGER NOT NULL DEFAULT 0, settings TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS vector_rows (
+    method TEXT NOT NULL, row INTEGER NOT NULL,
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE, PRIMARY KEY (method, row));
+CREATE INDEX IF NOT EXISTS vector_rows_item ON vector_rows(item_id);
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# Result records
+# ---------------------------------------------------------------------------------------------
+
+class _ToDict:
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FileRecord(_ToDict):
+    """One row of ``files``."""
+
+    id: int
+    path: str
+    size: int
+    mtime: float
+    sha256: Optional[str]
+    status: str  # "ok" | "skipped"
+    reason: str
+    indexed_at: float
+
+
+@dataclass
+class FileEntry(_ToDict):
+    """A file to (re)write: its stat, hash, status and the payloads of its items (in order)."""
+
+    path: str
+    size: int
+    mtime: float
+    sha256: Optional[str] = None
+    status: str = "ok"
+    reason: str = ""
+    payloads: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Item(_ToDict):
+    """One item (a passage, an image ...) with the path of its file."""
+
+    id: int
+    file_id: int
+    path: str
+    ordinal: int
+    payload: dict
+
+
+@dataclass
+class FileStat(_ToDict):
+    path: str
+    size: int
+    mtime: float
+
+
+@dataclass
+class Plan(_ToDict):
+    """What an index run must do. ``touched``: same content, new mtime (only the stat is updated)."""
+
+    new: list[FileStat] = field(default_factory=list)
+    changed: list[FileStat] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    touched: list[FileStat] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)  # sha256 computed while planning
+
+    @property
+    def to_process(self) -> list[FileStat]:
+        return self.new + self.changed
+
+
+@dataclass
+class VectorSetInfo(_ToDict):
+    method: str
+    dim: int
+    rows: int
+    live_rows: int
+    generation: int
+    settings: dict
+
+
+@dataclass
+class StoreStatus(_ToDict):
+    folder: str
+    roots: list[str]
+    excludes: list[str]
+    files: int
+    skipped: list[dict]
+    items: int
+    vector_sets: list[VectorSetInfo]
+    meta: dict
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: folders, walking, hashing
+# ---------------------------------------------------------------------------------------------
+
+def check_name(name: str) -> str:
+    """A collection name safe as a folder name, or :class:`UserError`."""
+    name = name.strip()
+    if not NAME_PATTERN.match(name):
+        raise UserError(f"'{name}' is not a valid collection name",
+                        hint="use letters, digits, spaces, '.', '-' or '_' (at most 64 characters)")
+    return name
+
+
+def collections_root(kind: str = "documents") -> Path:
+    if kind not in KIND_FOLDERS:
+        raise ValueError(f"unknown collection kind {kind!r}; expected one of {sorted(KIND_FOLDERS)}")
+    return data_home() / KIND_FOLDERS[kind]
+
+
+def collection_folder(kind: str, name: str) -> Path:
+    return collections_root(kind) / check_name(name)
+
+
+def list_collections(kind: str = "documents") -> list[str]:
+    root = collections_root(kind)
+    if not root.exists():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "index.sqlite").exists())
+
+
+def is_excluded(relative: str, patterns: Sequence[str]) -> bool:
+    """True when a glob matches the relative path, its name or any of its folder names."""
+    relative = relative.replace(os.sep, "/")
+    parts = relative.split("/")
+    for pattern in patterns:
+        pattern = pattern.strip().rstrip("/")
+        if not pattern:
+            continue
+        if fnmatch.fnmatch(relative, pattern) or any(fnmatch.fnmatch(part, pattern) for part in parts):
+            return True
+    return False
+
+
+def walk_files(
+    roots: Iterable[str | Path],
+    extensions: Optional[Iterable[str]] = None,
+    excludes: Sequence[str] = (),
+) -> Iterator[Path]:
+    """Files under ``roots`` (recursive, sorted), skipping hidden and tool folders and ``excludes``.
+
+    ``extensions`` (lower-case, with dot) restricts the files; None yields every regular file.
+    A root that is itself a file is yielded as is.
+    """
+    wanted = {e.lower() for e in extensions} if extensions is not None else None
+    for root in roots:
+        root = Path(root).expanduser()
+        if root.is_file():
+            yield root
+            continue
+        for folder, dirnames, filenames in os.walk(root):
+            relative_folder = os.path.relpath(folder, root)
+            dirnames[:] = sorted(d for d in dirnames if not _skip_dir(d, relative_folder, excludes))
+            for name in sorted(filenames):
+                relative = os.path.normpath(os.path.join(relative_folder, name))
+                if name.startswith(".") or is_excluded(relative, excludes):
+                    continue
+                if wanted is not None and Path(name).suffix.lower() not in wanted:
+                    continue
+                path = Path(folder) / name
+                if path.is_file():
+                    yield path
+
+
+def _skip_dir(name: str, relative_folder: str, excludes: Sequence[str]) -> bool:
+    if name.startswith(".") or name in SKIPPED_DIR_NAMES:
+        return True
+    return is_excluded(os.path.normpath(os.path.join(relative_folder, name)), excludes)
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stat_file(path: str | Path) -> FileStat:
+    info = os.stat(path)
+    return FileStat(str(path), info.st_size, info.st_mtime)
+
+
+# ---------------------------------------------------------------------------------------------
+# Vector matrix cache
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class VectorMatrix:
+    """A float32 copy of one vector set plus the item id of each row (-1 = tombstone)."""
+
+    method: str
+    generation: int
+    rows: int
+    vectors: np.ndarray  # float32 [rows, dim]
+    row_items: np.ndarray  # int64 [rows]
+    version: tuple  # store write version when built
+
+    def live_mask(self) -> np.ndarray:
+        return self.row_items >= 0
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest scores, best first (argpartition, then sort of the k)."""
+    k = min(k, scores.shape[0])
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    part = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+# ---------------------------------------------------------------------------------------------
+
+class CollectionStore:
+    """One collection: SQLite metadata + float16 vector files. See the module docstring."""
+
+    def __init__(self, folder: str | Path, create: bool = True) -> None:
+        self.folder = Path(folder)
+        if not (self.folder / "index.sqlite").exists() and not create:
+            raise UserError(f"no collection at {self.folder}", hint="index a folder first")
+        (self.folder / "vectors").mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.folder / "index.sqlite", check_same_thread=False,
+                                   isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+        self._matrices: dict[str, VectorMatrix] = {}
+        self._version = 0
+        self._repair_vector_files()
+
+    @classmethod
+    def open(cls, kind: str, name: str, create: bool = True) -> "CollectionStore":
+        folder = collection_folder(kind, name)
+        if not create and not (folder / "index.sqlite").exists():
+            raise UserError(f"there is no {kind} collection named '{name}'",
+                            hint=f"existing: {', '.join(list_collections(kind)) or 'none'}")
+        return cls(folder, create=create)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "CollectionStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- small SQL helpers ---------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _transaction(self):
+        return _Transaction(self)
+
+    # -- meta, roots, excludes -----------------------------------------------------------------
+
+    def get_meta(self, key: str, default=None):
+        rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def set_meta(self, key: str, value) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def all_meta(self) -> dict:
+        return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM meta")}
+
+    def roots(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT path FROM roots ORDER BY added_at, path")]
+
+    def add_root(self, path: str | Path) -> str:
+        resolved = Path(path).expanduser().resolve()
+        if not resolved.exists():
+            raise UserError(f"{resolved} does not exist", hint="pick an existing folder")
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (str(resolved), time.time()))
+        return str(resolved)
+
+    def remove_root(self, path: str | Path) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM roots WHERE path=?", (str(Path(path).expanduser().resolve()),))
+
+    def excludes(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT pattern FROM excludes ORDER BY pattern")]
+
+    def set_excludes(self, patterns: Iterable[str]) -> None:
+        cleaned = sorted({p.strip() for p in patterns if p.strip()})
+        with self._transaction() as db:
+            db.execute("DELETE FROM excludes")
+            db.executemany("INSERT INTO excludes VALUES (?)", [(p,) for p in cleaned])
+
+    # -- files and planning --------------------------------------------------------------------
+
+    def file_records(self) -> dict[str, FileRecord]:
+        rows = self._query("SELECT id, path, size, mtime, sha256, status, reason, indexed_at FROM files")
+        return {row[1]: FileRecord(*row) for row in rows}
+
+    def plan(self, paths: Iterable[str | Path], hash_unchanged_stat: bool = False) -> Plan:
+        """Compare files on disk with the index: size+mtime first, then the content hash.
+
+        Files that vanish while planning are skipped silently (they are simply not in the plan).
+        """
+        known = self.file_records()
+        plan = Plan()
+        seen: set[str] = set()
+        for path in paths:
+            try:
+                stat = stat_file(path)
+            except OSError:
+                continue
+            seen.add(stat.path)
+            self._plan_one(stat, known.get(stat.path), plan, hash_unchanged_stat)
+        plan.deleted = sorted(p for p in known if p not in seen)
+        return plan
+
+    def _plan_one(self, stat: FileStat, record: Optional[FileRecord], plan: Plan, force_hash: bool) -> None:
+        if record is None:
+            plan.new.append(stat)
+            return
+        same_stat = record.size == stat.size and record.mtime == stat.mtime
+        if same_stat and not force_hash:
+            plan.unchanged.append(stat.path)
+            return
+        if record.sha256 is None or record.size != stat.size:
+            plan.changed.append(stat)
+            return
+        try:
+            digest = file_sha256(stat.path)
+        except OSError:
+            plan.changed.append(stat)  # let the indexer record why it cannot be read
+            return
+        plan.hashes[stat.path] = digest
+        if digest == record.sha256:
+            (plan.unchanged.append(stat.path) if same_stat else plan.touched.append(stat))
+        else:
+            plan.changed.append(stat)
+
+    def update_stats(self, stats: Iterable[FileStat]) -> None:
+        """Record a new size/mtime for files whose content did not change."""
+        with self._transaction() as db:
+            db.executemany("UPDATE files SET size=?, mtime=? WHERE path=?",
+                           [(s.size, s.mtime, s.path) for s in stats])
+
+    def remove_files(self, paths: Iterable[str]) -> int:
+        """Forget files (their items and vector rows go with them). Returns how many were known."""
+        paths = list(paths)
+        with self._transaction() as db:
+            removed = db.executemany("DELETE FROM files WHERE path=?", [(p,) for p in paths]).rowcount
+        if paths:
+            self._bump()
+        return removed
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write_batch(self, entries: Sequence[FileEntry], vectors: dict[str, np.ndarray]) -> list[int]:
+        """Replace the given files, their items and their vectors atomically.
+
+        ``vectors[method]`` has one row per payload of ``entries`` (in order, over all entries).
+        Returns the new item ids in the same order.
+        """
+        n_items = sum(len(e.payloads) for e in entries)
+        self._check_vectors(vectors, n_items)
+        with self._lock:
+            starts = {m: self._append_vectors(m, v) for m, v in vectors.items()}
+            with self._transaction() as db:
+                item_ids = self._insert_entries(db, entries)
+                for method, matrix in vectors.items():
+                    self._commit_rows(db, method, starts[method], item_ids, matrix.shape[1])
+            self._bump()
+        return item_ids
+
+    def add_vectors(self, method: str, item_ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Add vectors of ``method`` for existing items (a method added later, or a resume)."""
+        self._check_vectors({method: vectors}, len(item_ids))
+        with self._lock:
+            start = self._append_vectors(method, vectors)
+            with self._transaction() as db:
+                self._commit_rows(db, method, start, list(item_ids), vectors.shape[1])
+            self._bump()
+
+    def item_ids_without_vectors(self, method: str) -> list[int]:
+        rows = self._query(
+            "SELECT id FROM items WHERE id NOT IN (SELECT item_id FROM vector_rows WHERE method=?) ORDER BY id",
+            (method,))
+        return [r[0] for r in rows]
+
+    def drop_vector_set(self, method: str) -> None:
+        with self._lock:
+            with self._transaction() as db:
+                db.execute("DELETE FROM vector_rows WHERE method=?", (method,))
+                db.execute("DELETE FROM vector_sets WHERE method=?", (method,))
+            self._matrices.pop(method, None)
+            self._repair_vector_files()
+            self._bump()
+
+    def set_vector_settings(self, method: str, settings: dict) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE vector_sets SET settings=? WHERE method=?", (json.dumps(settings), method))
+
+    @staticmethod
+    def _check_vectors(vectors: dict[str, np.ndarray], n_items: int) -> None:
+        for method, matrix in vectors.items():
+            if matrix.ndim != 2 or matrix.shape[0] != n_items:
+                raise ValueError(f"vectors for {method!r} have shape {matrix.shape}; expected ({n_items}, dim)")
+
+    def _insert_entries(self, db: sqlite3.Connection, entries: Sequence[FileEntry]) -> list[int]:
+        now = time.time()
+        item_ids: list[int] = []
+        for entry in entries:
+            db.execute("DELETE FROM files WHERE path=?", (entry.path,))
+            cursor = db.execute(
+                "INSERT INTO files (path, size, mtime, sha256, status, reason, indexed_at) VALUES (?,?,?,?,?,?,?)",
+                (entry.path, entry.size, entry.mtime, entry.sha256, entry.status, entry.reason, now))
+            file_id = cursor.lastrowid
+            for ordinal, payload in enumerate(entry.payloads):
+                cursor = db.execute("INSERT INTO items (file_id, ordinal, payload) VALUES (?,?,?)",
+                                    (file_id, ordinal, json.dumps(payload, ensure_ascii=False)))
+                item_ids.append(cursor.lastrowid)
+        return item_ids
+
+    def _vector_set_row(self, method: str) -> Optional[tuple[int, int, int]]:
+        rows = self._query("SELECT dim, rows, generation FROM vector_sets WHERE method=?", (method,))
+        return rows[0] if rows else None
+
+    def _vector_file(self, method: str, generation: int) -> Path:
+        safe = re.sub(r"[^\w.-]", "_", method)
+        return self.folder / "vectors" / f"{safe}.{generation}.f16"
+
+    def _append_vectors(self, method: str, matrix: np.ndarray) -> int:
+        """Append rows past the committed count (fsync); returns the first row number."""
+        info = self._vector_set_row(method)
+        dim, rows, generation = info if info else (matrix.shape[1], 0, 0)
+        if matrix.shape[1] != dim:
+            raise ValueError(f"vector set {method!r} has dim {dim}, got {matrix.shape[1]}")
+        path = self._vector_file(method, generation)
+        data = np.ascontiguousarray(matrix, dtype=np.float16).tobytes()
+        with open(path, "ab") as handle:
+            handle.truncate(rows * dim * 2)
+            handle.seek(rows * dim * 2)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return rows
+
+    @staticmethod
+    def _commit_rows(db: sqlite3.Connection, method: str, start: int, item_ids: list[int], dim: int) -> None:
+        db.execute("INSERT OR IGNORE INTO vector_sets (method, dim, rows, generation) VALUES (?, ?, 0, 0)",
+                   (method, dim))
+        db.executemany("INSERT INTO vector_rows (method, row, item_id) VALUES (?,?,?)",
+                       [(method, start + i, item_id) for i, item_id in enumerate(item_ids)])
+        db.execute("UPDATE vector_sets SET rows=? WHERE method=?", (start + len(item_ids), method))
+
+    def _repair_vector_files(self) -> None:
+        """Truncate uncommitted tails and delete files of old generations or dropped sets."""
+        keep: set[Path] = set()
+        for method, dim, rows, generation in self._query("SELECT method, dim, rows, generation FROM vector_sets"):
+            path = self._vector_file(method, generation)
+            keep.add(path)
+            if path.exists() and path.stat().st_size != rows * dim * 2:
+                with open(path, "r+b") as handle:
+                    handle.truncate(rows * dim * 2)
+        for path in (self.folder / "vectors").glob("*.f16"):
+            if path not in keep:
+                path.unlink(missing_ok=True)
+
+    def _bump(self) -> None:
+        self._version += 1
+
+    def _current_version(self) -> tuple[int, int]:
+        """Changes with our own writes and with commits made by other connections."""
+        return self._version, self._query("PRAGMA data_version")[0][0]
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def items(self, ids: Sequence[int]) -> list[Item]:
+        """Items by id, in the order asked (unknown ids are left out)."""
+        found: dict[int, Item] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT items.id, file_id, files.path, ordinal, payload FROM items JOIN files ON files.id=file_id "
+                f"WHERE items.id IN ({marks})", chunk)
+            for row in rows:
+                found[row[0]] = Item(row[0], row[1], row[2], row[3], json.loads(row[4]))
+        return [found[i] for i in ids if i in found]
+
+    def iter_items(self, batch: int = 2000) -> Iterator[Item]:
+        last = -1
+        while True:
+            rows = self._query(
+                "SELECT items.id, file_id, files.path, ordinal, payload FROM items JOIN files ON files.id=file_id "
+                "WHERE items.id > ? ORDER BY items.id LIMIT ?", (last, batch))
+            if not rows:
+                return
+            for row in rows:
+                yield Item(row[0], row[1], row[2], row[3], json.loads(row[4]))
+            last = rows[-1][0]
+
+    def item_ids_for_paths(self, predicate) -> np.ndarray:
+        """Ids of items whose file path satisfies ``predicate(path) -> bool``."""
+        rows = self._query("SELECT items.id, files.path FROM items JOIN files ON files.id=file_id")
+        return np.array([i for i, path in rows if predicate(path)], dtype=np.int64)
+
+    def items_signature(self) -> tuple[int, int]:
+        """(count, largest id) of the items: changes whenever items are added or removed."""
+        count, largest = self._query("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM items")[0]
+        return int(count), int(largest)
+
+    def count_items(self) -> int:
+        return self._query("SELECT COUNT(*) FROM items")[0][0]
+
+    def vector_methods(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT method FROM vector_sets ORDER BY method")]
+
+    def vector_sets(self) -> list[VectorSetInfo]:
+        result = []
+        for method, dim, rows, generation, settings in self._query(
+                "SELECT method, dim, rows, generation, settings FROM vector_sets ORDER BY method"):
+            live = self._query("SELECT COUNT(*) FROM vector_rows WHERE method=?", (method,))[0][0]
+            result.append(VectorSetInfo(method, dim, rows, live, generation, json.loads(settings)))
+        return result
+
+    def matrix(self, method: str) -> VectorMatrix:
+        """The float32 matrix of a vector set (memory-mapped file, converted once, cached)."""
+        info = self._vector_set_row(method)
+        if info is None:
+            raise UserError(f"this collection has no '{method}' vectors", hint="index it with that method first")
+        dim, rows, generation = info
+        cached = self._matrices.get(method)
+        if cached and (cached.generation, cached.rows, cached.version) == (generation, rows, self._current_version()):
+            return cached
+        vectors = self._load_rows(method, generation, rows, dim)
+        row_items = np.full(rows, -1, dtype=np.int64)
+        mapping = np.array(self._query("SELECT row, item_id FROM vector_rows WHERE method=?", (method,)),
+                           dtype=np.int64).reshape(-1, 2)
+        mapping = mapping[mapping[:, 0] < rows]
+        row_items[mapping[:, 0]] = mapping[:, 1]
+        matrix = VectorMatrix(method, generation, rows, vectors, row_items, self._current_version())
+        self._matrices[method] = matrix
+        return matrix
+
+    def _load_rows(self, method: str, generation: int, rows: int, dim: int) -> np.ndarray:
+        if rows == 0:
+            return np.zeros((0, dim), dtype=np.float32)
+        mapped = np.memmap(self._vector_file(method, generation), dtype=np.float16, mode="r", shape=(rows, dim))
+        return np.asarray(mapped, dtype=np.float32)
+
+    def vectors_for_items(self, method: str, item_ids: Sequence[int]) -> np.ndarray:
+        """Stored vectors (float32) of the given items, in order; raises KeyError for a missing one."""
+        matrix = self.matrix(method)
+        row_of = {int(item): row for row, item in enumerate(matrix.row_items) if item >= 0}
+        return matrix.vectors[[row_of[int(i)] for i in item_ids]]
+
+    def search(
+        self,
+        method: str,
+        query: np.ndarray,
+        k: int = 10,
+        allowed_items: Optional[np.ndarray] = None,
+    ) -> list[tuple[int, float]]:
+        """Cosine top-k (query and stored vectors are assumed L2-normalised): [(item_id, score)]."""
+        matrix = self.matrix(method)
+        if matrix.rows == 0:
+            return []
+        scores = matrix.vectors @ np.asarray(query, dtype=np.float32).ravel()
+        mask = matrix.live_mask()
+        if allowed_items is not None:
+            mask &= np.isin(matrix.row_items, allowed_items)
+        scores = np.where(mask, scores, -np.inf)
+        best = top_k(scores, min(k, int(mask.sum())))
+        return [(int(matrix.row_items[r]), float(scores[r])) for r in best]
+
+    # -- maintenance ---------------------------------------------------------------------------
+
+    def dead_fraction(self, method: str) -> float:
+        info = next((s for s in self.vector_sets() if s.method == method), None)
+        return 0.0 if not info or not info.rows else 1.0 - info.live_rows / info.rows
+
+    def compact(self, method: str, min_dead_fraction: float = 0.25) -> bool:
+        """Rewrite a vector set without tombstones when enough rows are dead. True when it did."""
+        if self.dead_fraction(method) < min_dead_fraction:
+            return False
+        with self._lock:
+            dim, rows, generation = self._vector_set_row(method)
+            live = np.array(self._query("SELECT row, item_id FROM vector_rows WHERE method=? ORDER BY row",
+                                        (method,)), dtype=np.int64).reshape(-1, 2)
+            old = self._load_rows(method, generation, rows, dim)[live[:, 0]]
+            new_path = self._vector_file(method, generation + 1)
+            with open(new_path, "wb") as handle:
+                handle.write(old.astype(np.float16).tobytes())
+                handle.flush()
+                os.fsync(handle.fileno())
+            with self._transaction() as db:
+                db.execute("DELETE FROM vector_rows WHERE method=?", (method,))
+                db.executemany("INSERT INTO vector_rows VALUES (?,?,?)",
+                               [(method, row, int(item)) for row, item in enumerate(live[:, 1])])
+                db.execute("UPDATE vector_sets SET rows=?, generation=? WHERE method=?",
+                           (len(live), generation + 1, method))
+            self._repair_vector_files()
+            self._bump()
+        return True
+
+    def status(self) -> StoreStatus:
+        files = self.file_records().values()
+        skipped = sorted(({"path": f.path, "reason": f.reason} for f in files if f.status == "skipped"),
+                         key=lambda s: s["path"])
+        return StoreStatus(
+            folder=str(self.folder), roots=self.roots(), excludes=self.excludes(),
+            files=sum(1 for f in files if f.status == "ok"), skipped=skipped, items=self.count_items(),
+            vector_sets=self.vector_sets(), meta=self.all_meta())
+
+
+class _Transaction:
+    """``with store._transaction() as db``: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+
+    def __init__(self, store: CollectionStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.store._lock.acquire()
+        self.store._db.execute("BEGIN IMMEDIATE")
+        return self.store._db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.store._lock.release()

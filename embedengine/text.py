@@ -1,0 +1,185 @@
+"""Sentence embeddings with the built all-MiniLM-L6-v2 ONNX model.
+
+Texts are tokenised once (truncated at 256 tokens), sorted by length and run in batches bounded by
+both a text count and a token budget, each padded only to its own longest text; the vectors come
+back in input order, L2-normalised, float32 [N, 384].
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .runtime import choose_providers, make_session, model_path, provider_preference, session_provider_label
+from .tasks import CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
+
+MODEL_FILES = {"fp32": "minilm.onnx", "int8": "minilm-int8.onnx"}
+TOKENIZER_FILE = "tokenizer.json"
+MAX_BATCH_TOKENS = 8192  # padded tokens per inference call: keeps memory flat for long texts
+
+
+class TextEncoder:
+    """MiniLM sentence encoder (fp32 or int8) over an ONNX Runtime session created on first use."""
+
+    dim: int = 384
+
+    def __init__(
+        self,
+        variant: str = "fp32",
+        providers: Optional[Sequence[str]] = None,
+        threads: Optional[int] = None,
+        max_length: int = 256,
+        model_file: Optional[Path] = None,
+        tokenizer_file: Optional[Path] = None,
+    ) -> None:
+        if variant not in MODEL_FILES:
+            raise ValueError(f"unknown MiniLM variant {variant!r}; use one of {sorted(MODEL_FILES)}")
+        self.variant = variant
+        self.max_length = max_length
+        self.providers = list(providers) if providers else choose_providers(provider_preference())
+        self.threads = threads
+        self._model_file = Path(model_file) if model_file else None
+        self._tokenizer_file = Path(tokenizer_file) if tokenizer_file else None
+        self._lock = threading.Lock()
+        self._session = None
+        self._tokenizer = None
+        self._counter = None
+
+    # -- lazy resources ------------------------------------------------------------------------
+
+    @property
+    def provider_label(self) -> str:
+        """'CPU', 'CUDA', ... of the session (or of the providers it will use)."""
+        active = self._session.get_providers() if self._session is not None else self.providers
+        return session_provider_label(tuple(active))
+
+    def _tokenizer_path(self) -> Path:
+        return self._tokenizer_file or model_path(TOKENIZER_FILE)
+
+    def _load(self) -> None:
+        """Create the tokenizers and the session once, safely from any thread."""
+        with self._lock:
+            if self._session is not None:
+                return
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(self._tokenizer_path()))
+            tokenizer.enable_truncation(max_length=self.max_length)
+            tokenizer.no_padding()  # each batch is padded to its own longest text below
+            self._tokenizer = tokenizer
+            model = self._model_file or model_path(MODEL_FILES[self.variant])
+            self._session = make_session(model, self.providers, self.threads)
+
+    def _token_counter(self):
+        self._load()
+        with self._lock:
+            if self._counter is None:
+                from tokenizers import Tokenizer
+
+                self._counter = Tokenizer.from_file(str(self._tokenizer_path()))
+                self._counter.no_truncation()
+                self._counter.no_padding()
+            return self._counter
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` including [CLS] and [SEP], before truncation (compare with max_length)."""
+        return len(self._token_counter().encode(text).ids)
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text, truncated to ``max_length``."""
+        self._load()
+        return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        progress: Optional[ProgressCallback] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> np.ndarray:
+        """L2-normalised float32 [N, 384] embeddings of ``texts``, in input order."""
+        texts = _as_text_list(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        ids = self.tokenize(texts)
+        meter = RateMeter(len(texts))
+        done = 0
+        for batch in plan_batches([len(i) for i in ids], batch_size, MAX_BATCH_TOKENS):
+            checkpoint(cancel)
+            out[batch] = self._run([ids[i] for i in batch])
+            done += len(batch)
+            _report(progress, done, len(texts), meter)
+        return out
+
+    def _run(self, batch_ids: list[list[int]]) -> np.ndarray:
+        input_ids, attention_mask = pad_batch(batch_ids)
+        feeds = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": np.zeros_like(input_ids),
+        }
+        return self._session.run(["sentence_embedding"], feeds)[0]
+
+
+def _as_text_list(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("encode() takes a sequence of texts; wrap a single text in a list")
+    return [str(text) for text in texts]
+
+
+def plan_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> list[np.ndarray]:
+    """Indices grouped into batches of similar length (longest first).
+
+    A batch holds at most ``batch_size`` texts, at most ``max_tokens`` padded tokens (but always
+    one text) and only texts at least half as long as its longest. That bounds padding waste, and
+    keeps int8's per-batch activation ranges from being set by much longer neighbours.
+    """
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    for index in order:
+        longest = lengths[current[0]] if current else lengths[index]
+        full = len(current) >= batch_size or longest * (len(current) + 1) > max_tokens
+        if current and (full or 2 * lengths[index] < longest):
+            batches.append(np.asarray(current))
+            current = []
+        current.append(index)
+    if current:
+        batches.append(np.asarray(current))
+    return batches
+
+
+def pad_batch(batch_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """int64 ``input_ids`` and ``attention_mask`` padded (id 0) to the batch's longest text."""
+    width = max(len(ids) for ids in batch_ids)
+    input_ids = np.zeros((len(batch_ids), width), dtype=np.int64)
+    mask = np.zeros_like(input_ids)
+    for row, ids in enumerate(batch_ids):
+        input_ids[row, : len(ids)] = ids
+        mask[row, : len(ids)] = 1
+    return input_ids, mask
+
+
+def _report(progress: Optional[ProgressCallback], done: int, total: int, meter: RateMeter) -> None:
+    if progress is not None:
+        progress(
+            Progress(stage="encode", done=done, total=total, unit="texts", rate=meter.rate(done), eta_s=meter.eta(done))
+        )
+
+
+_ENCODERS: dict[str, TextEncoder] = {}
+_ENCODERS_LOCK = threading.Lock()
+
+
+def get_text_encoder(variant: str = "fp32") -> TextEncoder:
+    """The process-wide encoder for ``variant`` (created once, thread-safe)."""
+    with _ENCODERS_LOCK:
+        if variant not in _ENCODERS:
+            _ENCODERS[variant] = TextEncoder(variant)
+        return _ENCODERS[variant]

@@ -1,0 +1,50 @@
+"""GUI fixtures: an AppContext and the real main window, both inside the test's isolated home."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def restore_engine_env(monkeypatch):
+    """AppContext exports engine preferences to the environment; undo that after each test."""
+    for name in ("EMBEDSTUDIO_PROVIDER", "EMBEDSTUDIO_THREADS"):
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def ctx(qapp, isolated_home):
+    """An AppContext whose settings, workspace and history live in the test's temp home."""
+    from desktop.context import AppContext
+
+    context = AppContext()
+    yield context
+    context.shutdown()
+
+
+@pytest.fixture
+def main_window(qtbot, qapp, isolated_home, monkeypatch):
+    """The real main window, shown offscreen, closed (tasks cancelled) at the end of the test.
+
+    The first-launch demo training is switched off (EMBEDSTUDIO_DEMO=0); tests of it start it themselves.
+    """
+    monkeypatch.setenv("EMBEDSTUDIO_DEMO", "0")
+    from desktop import style
+    from desktop.app import MainWindow, create_app
+
+    create_app()
+    window = MainWindow()
+    style.apply_theme(qapp, window.ctx.pref("ui/theme"))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    if window.isVisible():
+        window.close()

@@ -1,0 +1,112 @@
+"""The Documents tab driven like a person: drop a folder, watch it index, search, compare, open a hit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QTableWidget
+
+from documents_fixtures import write_notes
+from desktop.tabs.documents import DocumentsTab, PassageCard
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def tab(qtbot, ctx, models_dir):
+    widget = DocumentsTab(ctx)
+    qtbot.addWidget(widget)
+    widget.resize(1000, 800)
+    widget.show()
+    return widget
+
+
+def drop_folder(tab: DocumentsTab, folder: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(tab, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(tab, drop)
+
+
+def ask(qtbot, tab: DocumentsTab, text: str):
+    before = len(tab.chat.cards())
+    qtbot.keyClicks(tab.chat.input, text)
+    qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(tab.chat.cards()) > before and bool(tab.chat.cards()[-1].kind), timeout=WAIT_MS)
+    return tab.chat.cards()[-1]
+
+
+def passage_cards(card) -> list[PassageCard]:
+    return [w for w in card.content if isinstance(w, PassageCard)]
+
+
+def index_dropped(qtbot, tab, folder):
+    progress = []
+    drop_folder(tab, folder)
+    handle = tab.index_handle
+    assert handle is not None
+    handle.progressed.connect(progress.append)
+    qtbot.waitUntil(lambda: handle.state == "finished", timeout=WAIT_MS)
+    return progress
+
+
+def test_drop_index_search_open_and_more_like(qtbot, tab, tmp_path):
+    notes = write_notes(tmp_path / "notes")
+    (tmp_path / "notes" / "broken.pdf").write_bytes(b"%PDF-1.4 nothing else")
+    progress = index_dropped(qtbot, tab, tmp_path / "notes")
+    assert progress and progress[-1].stage == "embed" and progress[-1].fraction == 1.0
+    index_card = tab.chat.cards()[-1]
+    assert index_card.kind == "index" and "broken.pdf" in index_card.as_text()
+    assert tab.status_label.text().startswith("4 files")
+
+    card = ask(qtbot, tab, "what causes the ocean tides")
+    assert card.kind == "search"
+    first = passage_cards(card)[0]
+    assert (first.hit["file_name"], first.hit["page"]) == ("nature.pdf", 2)
+    assert "<span style=" in first.snippet.text()  # best sentence highlighted
+
+    opened = []
+    tab.opener = opened.append
+    qtbot.mouseClick(first.buttons["Open"], Qt.MouseButton.LeftButton)
+    assert opened[0].toLocalFile() == str(notes["nature.pdf"]) and opened[0].fragment() == "page=2"
+
+    qtbot.mouseClick(first.buttons["Copy path"], Qt.MouseButton.LeftButton)
+    assert QApplication.clipboard().text() == str(notes["nature.pdf"])
+
+    qtbot.mouseClick(first.buttons["More like this"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.chat.cards()[-1].kind == "search", timeout=WAIT_MS)
+    similar = passage_cards(tab.chat.cards()[-1])
+    assert similar and all(c.hit["item_id"] != first.hit["item_id"] for c in similar)
+
+
+def test_compare_mode_and_type_filter(qtbot, tab, tmp_path):
+    write_notes(tmp_path / "notes")
+    index_dropped(qtbot, tab, tmp_path / "notes")
+    assert tab.available_methods() == ["minilm", "bm25", "hybrid"]
+    tab.compare_box.setChecked(True)
+    card = ask(qtbot, tab, "sicilian defence")
+    assert card.kind == "compare"
+    table = next(w for w in card.content if isinstance(w, QTableWidget))
+    assert table.columnCount() == 4 and table.item(0, 1).text().startswith("chess.html")
+
+    tab.compare_box.setChecked(False)
+    tab.type_box.setCurrentText("PDF")
+    card = ask(qtbot, tab, "volcano eruption")
+    assert {c.hit["file_type"] for c in passage_cards(card)} == {".pdf"}, card.as_text()
+
+
+def test_status_and_bad_method_errors_are_cards(qtbot, tab, tmp_path):
+    card = ask(qtbot, tab, "anything")
+    assert card.kind == "error"  # nothing indexed yet: the card says so instead of crashing
+    write_notes(tmp_path / "notes")
+    index_dropped(qtbot, tab, tmp_path / "notes")
+    card = ask(qtbot, tab, "status")
+    assert card.kind == "status" and "4 files" in card.as_text()

@@ -1,0 +1,285 @@
+"""ImageEncoder on real files the tests write: modes, EXIF, broken files, batching, order, cancel."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from embedengine.errors import UserError
+from embedengine.image import (
+    ImageEncoder,
+    ImageLoadError,
+    get_image_encoder,
+    load_image,
+    make_thumbnail,
+    preprocess,
+)
+from embedengine.tasks import CancelToken, Cancelled
+
+ORIENTATION = 0x0112
+
+
+@pytest.fixture(scope="module")
+def encoder(models_dir) -> ImageEncoder:
+    return ImageEncoder(providers=["CPUExecutionProvider"], threads=2)
+
+
+@pytest.fixture(scope="module")
+def photos(fixtures_dir) -> dict[str, np.ndarray]:
+    """The six reference photos (224×224 RGB) by short name."""
+    data = np.load(fixtures_dir / "resnet50_tfjs_reference.npz")
+    return {str(name).replace("sklearn_", ""): array for name, array in zip(data["names"], data["inputs_rgb_u8_nhwc"])}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, photos) -> dict[str, Path]:
+    """Good and bad image files, written once for the module."""
+    folder = tmp_path_factory.mktemp("images")
+    written = {}
+    for name in ("chelsea", "coffee", "china"):
+        written[name] = folder / f"{name}.png"
+        Image.fromarray(photos[name]).save(written[name])
+    written.update(_bad_files(folder, photos["coffee"]))
+    return written
+
+
+def _bad_files(folder: Path, pixels: np.ndarray) -> dict[str, Path]:
+    good_jpeg = _jpeg_bytes(Image.fromarray(pixels).resize((480, 480)))
+    png = folder / "source.png"
+    Image.fromarray(pixels).save(png)
+    raw = bytearray(png.read_bytes())
+    idat = raw.index(b"IDAT")
+    raw[idat + 40: idat + 400] = bytes(360)  # zeros inside the compressed pixel data
+    contents = {
+        "corrupt": ("corrupt.png", bytes(raw)),
+        "truncated": ("truncated.jpg", good_jpeg[: len(good_jpeg) // 2]),
+        "empty": ("empty.jpg", b""),
+        "text": ("notes.jpg", b"This is a shopping list, not a photo.\n" * 20),
+        "bomb": ("bomb.png", _png_header_only(40_000, 40_000)),
+    }
+    written = {}
+    for key, (name, data) in contents.items():
+        written[key] = folder / name
+        written[key].write_bytes(data)
+    return written
+
+
+def _jpeg_bytes(image: Image.Image, **options) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=95, **options)
+    return buffer.getvalue()
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG file claiming a huge size: the classic decompression bomb."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+
+
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(1 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+# --------------------------------------------------------------------------- labels and preprocessing
+
+def test_labels_from_files_name_the_photos(encoder, files):
+    labels = encoder.labels_for([files["chelsea"], files["coffee"], files["china"]], k=3)
+    assert [top[0][0] for top in labels] == ["Egyptian cat", "espresso", "palace"]
+    for top in labels:
+        scores = [score for _, score in top]
+        assert len(top) == 3 and scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0001
+
+
+def test_preprocess_centre_crops_without_resizing_at_256(photos):
+    canvas = np.asarray(Image.fromarray(photos["china"]).resize((320, 256)))
+    out = preprocess(Image.fromarray(canvas))
+    assert out.dtype == np.uint8 and out.shape == (224, 224, 3)
+    assert np.array_equal(out, canvas[16:240, 48:272])
+
+
+@pytest.mark.parametrize("size", [(1000, 300), (300, 1000), (224, 224), (50, 40)])
+def test_preprocess_any_aspect_gives_model_input(size):
+    image = Image.new("RGB", size, (10, 200, 30))
+    out = preprocess(image)
+    assert out.shape == (224, 224, 3) and (out == (10, 200, 30)).all()
+
+
+def test_thumbnail_keeps_aspect():
+    thumb = make_thumbnail(Image.new("RGB", (800, 400)), 128)
+    assert thumb.size == (128, 64)
+
+
+# --------------------------------------------------------------------------- modes
+
+def test_png_alpha_is_composited_on_white(encoder, photos, tmp_path):
+    rgba = np.dstack([photos["coffee"], np.full((224, 224), 255, np.uint8)])
+    rgba[:, :100, :3] = (0, 0, 255)  # hidden colour under full transparency
+    rgba[:, :100, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    flat = photos["coffee"].copy()
+    flat[:, :100] = 255
+    Image.fromarray(flat).save(tmp_path / "flat.png")
+    loaded = load_image(tmp_path / "alpha.png")
+    assert loaded.mode == "RGB" and loaded.getpixel((10, 10)) == (255, 255, 255)
+    vectors = encoder.encode([tmp_path / "alpha.png", tmp_path / "flat.png"])
+    assert cosine_distance(*vectors) < 1e-6
+
+
+def test_palette_with_transparency_and_la(photos, tmp_path):
+    grey = Image.fromarray(photos["chelsea"]).convert("L")
+    la = Image.merge("LA", (grey, Image.new("L", grey.size, 0)))
+    la.save(tmp_path / "la.png")
+    palette = Image.fromarray(photos["chelsea"]).quantize(16)
+    palette.info["transparency"] = 0
+    palette.save(tmp_path / "p.png", transparency=0)
+    assert load_image(tmp_path / "la.png").getpixel((5, 5)) == (255, 255, 255)
+    image = load_image(tmp_path / "p.png")
+    assert image.mode == "RGB" and image.size == (224, 224)
+
+
+def test_cmyk_jpeg_matches_its_rgb_version(encoder, photos, tmp_path):
+    rgb = Image.fromarray(photos["coffee"]).resize((448, 448))
+    (tmp_path / "rgb.jpg").write_bytes(_jpeg_bytes(rgb, subsampling=0))
+    (tmp_path / "cmyk.jpg").write_bytes(_jpeg_bytes(rgb.convert("CMYK")))
+    assert Image.open(tmp_path / "cmyk.jpg").mode == "CMYK"
+    assert load_image(tmp_path / "cmyk.jpg").mode == "RGB"
+    vectors = encoder.encode([tmp_path / "rgb.jpg", tmp_path / "cmyk.jpg"])
+    assert cosine_distance(*vectors) < 0.01
+    labels = encoder.labels_for([tmp_path / "cmyk.jpg"], k=1)[0]
+    assert labels[0][0] == "espresso"
+
+
+def test_exif_rotated_jpeg_equals_upright(encoder, photos, tmp_path):
+    upright = Image.fromarray(photos["chelsea"]).resize((320, 480))  # portrait, multiples of 16
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what a sideways camera writes
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # "rotate 90° clockwise to display"
+    (tmp_path / "upright.jpg").write_bytes(_jpeg_bytes(upright, subsampling=0))
+    (tmp_path / "rotated.jpg").write_bytes(_jpeg_bytes(stored, subsampling=0, exif=exif.tobytes()))
+    assert Image.open(tmp_path / "rotated.jpg").size == (480, 320)
+    assert load_image(tmp_path / "rotated.jpg").size == (320, 480)
+    outcomes = list(encoder.iter_encode([tmp_path / "upright.jpg", tmp_path / "rotated.jpg"]))
+    assert [(o.width, o.height) for o in outcomes] == [(320, 480), (320, 480)]
+    assert cosine_distance(outcomes[0].embedding, outcomes[1].embedding) <= 1e-3
+
+
+def test_grayscale_and_16_bit_png(encoder, photos, tmp_path):
+    grey = np.asarray(Image.fromarray(photos["china"]).convert("L"))
+    Image.fromarray(grey, "L").save(tmp_path / "grey.png")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode.startswith("I")
+    as_rgb = np.asarray(load_image(tmp_path / "grey16.png"))
+    assert np.array_equal(as_rgb, np.dstack([grey] * 3))
+    vectors = encoder.encode([tmp_path / "grey.png", tmp_path / "grey16.png", Image.fromarray(np.dstack([grey] * 3))])
+    assert vectors.shape == (3, 2048) and vectors.dtype == np.float32
+    assert cosine_distance(vectors[0], vectors[1]) < 1e-6 and cosine_distance(vectors[0], vectors[2]) < 1e-6
+
+
+def test_large_jpeg_uses_draft_decoding(encoder, photos, tmp_path):
+    big = Image.fromarray(photos["coffee"]).resize((1600, 1200), Image.Resampling.BICUBIC)
+    (tmp_path / "big.jpg").write_bytes(_jpeg_bytes(big))
+    drafted = load_image(tmp_path / "big.jpg")
+    assert 256 <= min(drafted.size) < 1200
+    full = load_image(tmp_path / "big.jpg", draft_side=0)
+    assert full.size == (1600, 1200)
+    (outcome,) = encoder.iter_encode([tmp_path / "big.jpg"])
+    assert (outcome.width, outcome.height) == (1600, 1200)
+    assert cosine_distance(outcome.embedding, encoder.encode([full])[0]) < 0.02
+
+
+# --------------------------------------------------------------------------- bad files
+
+@pytest.mark.parametrize(
+    "key, reason",
+    [("corrupt", "corrupt or truncated"), ("truncated", "corrupt or truncated"), ("empty", "empty file"),
+     ("text", "not an image"), ("bomb", "too large (decompression bomb)")],
+)
+def test_bad_file_raises_one_clear_error(files, key, reason):
+    with pytest.raises(ImageLoadError) as caught:
+        load_image(files[key])
+    error = caught.value
+    assert isinstance(error, UserError)
+    assert error.reason == reason and error.path == str(files[key])
+    assert str(files[key]) in str(error) and reason in str(error) and error.hint
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_bomb_in_pillows_warning_band_is_an_error(monkeypatch, tmp_path):
+    Image.new("L", (40, 40)).save(tmp_path / "wide.png")  # 1600 px: above the limit, below 2× (Pillow only warns)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ImageLoadError, match="decompression bomb"):
+        load_image(tmp_path / "wide.png")
+
+
+def test_missing_file_and_folder_are_unreadable(tmp_path):
+    with pytest.raises(ImageLoadError, match="unreadable: No such file"):
+        load_image(tmp_path / "gone.jpg")
+    with pytest.raises(ImageLoadError, match="unreadable"):
+        load_image(tmp_path)
+
+
+def test_batch_with_bad_files_keeps_order_and_good_vectors(encoder, files):
+    keys = ["chelsea", "corrupt", "coffee", "empty", "truncated", "text", "china", "bomb"]
+    sources = [files[k] for k in keys]
+    reports = []
+    outcomes = list(encoder.iter_encode(sources, batch_size=3, thumbnail_size=64, progress=reports.append))
+    assert [o.index for o in outcomes] == list(range(len(keys)))
+    assert [o.source for o in outcomes] == sources
+    good = {k: o for k, o in zip(keys, outcomes) if o.error is None}
+    assert sorted(good) == ["chelsea", "china", "coffee"]
+    for key, outcome in zip(keys, outcomes):
+        if key in good:
+            assert outcome.embedding.shape == (2048,) and outcome.probs.shape == (1000,)
+            assert outcome.thumbnail.size == (64, 64) and (outcome.width, outcome.height) == (224, 224)
+        else:
+            assert outcome.embedding is None and str(files[key]) in str(outcome.error)
+    alone = encoder.encode([files["chelsea"], files["coffee"], files["china"]])
+    together = np.stack([good[k].embedding for k in ("chelsea", "coffee", "china")])
+    assert np.abs(alone - together).max() < 1e-4
+    assert [r.done for r in reports] == [3, 6, 8]
+    assert all(r.stage == "images" and r.total == 8 and r.unit == "images" and r.rate > 0 for r in reports)
+
+
+def test_encode_raises_for_the_first_bad_image(encoder, files):
+    with pytest.raises(ImageLoadError) as caught:
+        encoder.encode([files["coffee"], files["text"], files["empty"]])
+    assert caught.value.path == str(files["text"])
+
+
+def test_encode_empty_list(encoder):
+    assert encoder.encode([]).shape == (0, 2048)
+
+
+# --------------------------------------------------------------------------- cancel, labels, cache
+
+def test_cancel_stops_between_batches(encoder, photos):
+    images = [Image.fromarray(a) for a in photos.values()]
+    token = CancelToken()
+    seen = []
+    with pytest.raises(Cancelled):
+        for outcome in encoder.iter_encode(images, batch_size=2, cancel=token):
+            seen.append(outcome.index)
+            token.cancel()
+    assert seen == [0, 1]
+
+
+def test_top_labels_ranks_probabilities(encoder):
+    probs = np.zeros(1000, np.float32)
+    probs[[285, 967, 3]] = [0.2, 0.7, 0.1]
+    assert encoder.top_labels(probs, k=2) == [("espresso", pytest.approx(0.7)), ("Egyptian cat", pytest.approx(0.2))]
+    assert len(encoder.top_labels(probs, k=5000)) == 1000
+
+
+def test_shared_encoder_is_cached(models_dir):
+    first = get_image_encoder()
+    assert first is get_image_encoder()
+    assert first.dim == 2048 and len(first.labels) == 1000 and first.provider_label

@@ -1,0 +1,100 @@
+"""Screenshot the real Embed Studio window: pick a tab and size, optionally ask a query and wait for the answer.
+
+    python tools/screenshot.py --tab explore --size 1280x800 --query "king - man + woman" \
+        --out docs/screenshots/explore.png
+
+Runs offscreen when there is no display (or under ``xvfb-run``). Uses the normal data folder unless
+``--home`` (or ``EMBEDSTUDIO_HOME``) points elsewhere; ``--model`` activates a saved word model first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TAB_NAMES = ("train", "explore", "documents", "images")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tab", choices=TAB_NAMES, default="explore")
+    parser.add_argument("--size", default="1280x800", help="window size WIDTHxHEIGHT")
+    parser.add_argument("--query", default="", help="type this into the tab's input and wait for the answer")
+    parser.add_argument("--model", default="", help="saved word model to activate before the query")
+    parser.add_argument("--theme", choices=("system", "light", "dark"), default=None)
+    parser.add_argument("--home", default="", help="EMBEDSTUDIO_HOME to use (default: the normal data folder)")
+    parser.add_argument("--wait", type=float, default=90.0, help="seconds to wait for the answer at most")
+    parser.add_argument("--settle", type=float, default=1.0, help="seconds to let the layout settle before the shot")
+    parser.add_argument("--out", required=True)
+    return parser.parse_args(argv)
+
+
+def pump(seconds: float, until=lambda: False) -> bool:
+    """Run the event loop for up to ``seconds`` or until ``until()``; returns whether it came true."""
+    from PySide6.QtWidgets import QApplication
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        QApplication.processEvents()
+        if until():
+            return True
+        time.sleep(0.02)
+    return until()
+
+
+def answered(chat, cards_before: int) -> bool:
+    cards = chat.cards()
+    return len(cards) > cards_before and (cards[-1].kind or (cards[-1].handle and not cards[-1].handle.is_running))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.home:
+        os.environ["EMBEDSTUDIO_HOME"] = args.home
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    width, height = (int(v) for v in args.size.lower().split("x"))
+
+    from desktop import style
+    from desktop.app import create_main_window
+    from PySide6.QtWidgets import QApplication
+
+    window = create_main_window(["--no-demo"])
+    if args.theme:
+        style.apply_theme(QApplication.instance(), args.theme)
+    window.resize(width, height)
+    window.tabs.setCurrentIndex(TAB_NAMES.index(args.tab))
+    window.show()
+    pump(args.settle)
+    if args.model:
+        window.ctx.load_word_model(args.model)
+        if not pump(args.wait, lambda: window.ctx.word_model_name == args.model):
+            print(f"warning: word model {args.model!r} did not load", file=sys.stderr)
+    chat = window.current_chat()
+    if args.query:
+        if chat is None:
+            print(f"the {args.tab} tab has no chat input; --query ignored", file=sys.stderr)
+        else:
+            before = len(chat.cards())
+            chat.input.setText(args.query)
+            chat.input.returnPressed.emit()
+            if not pump(args.wait, lambda: answered(chat, before)):
+                print("warning: no answer within --wait seconds; the shot shows the pending card", file=sys.stderr)
+    pump(args.settle)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(out)):
+        print(f"could not write {out}", file=sys.stderr)
+        return 1
+    print(out)
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
