@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import style
+from desktop import plots, style
 from desktop.chat import cards
 from desktop.context import APPLICATION, ORGANISATION, AppContext
 from desktop.workers import TaskHandle
@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
             app = QApplication.instance()
             if app is not None:
                 style.apply_theme(app, self.ctx.pref("ui/theme"))
+                plots.retheme()
         self._update_provider_label()
 
     # -- dialogs and actions ------------------------------------------------------------------------
@@ -266,12 +267,12 @@ def create_app(argv: Sequence[str] = ()) -> QApplication:
     return app
 
 
-def create_main_window(args: Sequence[str] = ()) -> MainWindow:
+def create_main_window(args: Sequence[str] = (), theme: str = "") -> MainWindow:
     """App, context, theme and window exactly as ``embedstudio`` opens them (not yet shown)."""
     app = create_app(args)
     ctx = AppContext()
     ctx.launch_args = list(args)  # e.g. "--no-demo" (read by the Train tab)
-    style.apply_theme(app, ctx.pref("ui/theme"))  # before the tabs build their plots
+    style.apply_theme(app, theme or ctx.pref("ui/theme"))  # before the tabs build their plots
     style.follow_system(app, lambda: ctx.pref("ui/theme"))
     return MainWindow(ctx)
 

@@ -5,6 +5,7 @@ Each builder returns a ``pg.PlotWidget`` with a ``copy_text`` attribute (its dat
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from desktop import style
 
 SERIES_LIGHT = ("#3d6fe0", "#e0793d", "#2f9e6e", "#b0499b", "#8a6d3b")
 SERIES_DARK = ("#6b93f5", "#f5a06b", "#5cc596", "#d97cc6", "#c8a96e")
+_live_plots: "weakref.WeakSet[pg.PlotWidget]" = weakref.WeakSet()  # re-coloured when the theme changes
 
 
 def colors() -> dict:
@@ -40,20 +42,37 @@ def _plot(title: str = "", x_label: str = "", y_label: str = "", interactive: bo
 def _style(plot: pg.PlotWidget, title: str, x_label: str, y_label: str, interactive: bool) -> None:
     """Theme colours for title, axes and grid; ``interactive=False`` freezes pan/zoom (small card plots)."""
     c = colors()
+    _live_plots.add(plot)
+    _colour_axes(plot)
     item = plot.getPlotItem()
     if title:
         item.setTitle(title, color=c["foreground"], size="10pt")
     for side, label in (("bottom", x_label), ("left", y_label)):
-        axis = item.getAxis(side)
-        axis.setPen(pg.mkPen(c["grid"]))
-        axis.setTextPen(pg.mkPen(c["muted"]))
         if label:
-            axis.setLabel(label, color=c["muted"])
+            item.getAxis(side).setLabel(label, color=c["muted"])
     item.showGrid(x=True, y=True, alpha=0.25)
     if not interactive:
         plot.setMouseEnabled(x=False, y=False)
         plot.setMenuEnabled(False)
         item.hideButtons()
+
+
+def _colour_axes(plot: pg.PlotWidget) -> None:
+    c = colors()
+    plot.setBackground(c["background"])
+    for side in ("bottom", "left"):
+        axis = plot.getPlotItem().getAxis(side)
+        axis.setPen(pg.mkPen(c["grid"]))
+        axis.setTextPen(pg.mkPen(c["muted"]))
+
+
+def retheme() -> None:
+    """Re-colour the background and axes of every plot alive (after a theme change)."""
+    for plot in list(_live_plots):
+        try:
+            _colour_axes(plot)
+        except RuntimeError:  # its C++ side is already gone
+            _live_plots.discard(plot)
 
 
 class LinePlot(pg.PlotWidget):

@@ -104,6 +104,20 @@ def stylesheet(t: Theme) -> str:
     """The app's stylesheet: cards, bubbles, input, tabs; sizes in pt so they follow the font."""
     return f"""
     QMainWindow, QDialog {{ background: {t.window}; }}
+    QPushButton {{ background: {t.card}; border: 1px solid {t.border}; border-radius: 6px; padding: 5px 12px; }}
+    QPushButton:hover {{ border: 1px solid {t.accent}; }}
+    QPushButton:pressed {{ background: {t.user_bubble}; }}
+    QPushButton:disabled {{ color: {t.muted}; background: {t.window}; }}
+    QPushButton:default {{ border: 1px solid {t.accent}; }}
+    QGroupBox {{ border: 1px solid {t.border}; border-radius: 8px; margin-top: 14px; padding: 10px 8px 8px 8px;
+                 background: {t.card}; }}
+    QGroupBox::title {{ subcontrol-origin: margin; left: 10px; padding: 0 4px; color: {t.muted}; font-weight: 600; }}
+    QScrollBar:vertical {{ background: transparent; width: 10px; margin: 0; }}
+    QScrollBar::handle:vertical {{ background: {t.border}; border-radius: 4px; min-height: 30px; }}
+    QScrollBar:horizontal {{ background: transparent; height: 10px; margin: 0; }}
+    QScrollBar::handle:horizontal {{ background: {t.border}; border-radius: 4px; min-width: 30px; }}
+    QScrollBar::add-line, QScrollBar::sub-line {{ width: 0; height: 0; }}
+    QScrollBar::add-page, QScrollBar::sub-page {{ background: transparent; }}
     QTabWidget::pane {{ border: none; border-top: 1px solid {t.border}; }}
     QTabBar::tab {{ padding: 7px 18px; margin: 4px 2px 0 2px; border: none; color: {t.muted};
                     border-bottom: 2px solid transparent; font-weight: 600; }}

@@ -23,14 +23,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import UserError
 from .runtime import make_session, model_path, session_provider_label
-from .tasks import CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
+from .tasks import CancelToken, Cancelled, Progress, ProgressCallback, RateMeter, checkpoint
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MODEL_FILE = "resnet50.onnx"
 LABELS_FILE = "labels.json"
 RESIZE_SHORT_SIDE = 256
 CROP_SIZE = 224
-SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
+WIDE_GREY_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})  # > 8 bits per pixel
 ORIENTATION_TAG = 0x0112
 DECODE_NICENESS = 10  # decoder threads run this much nicer than inference (Linux)
 SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture by 90°
@@ -185,8 +185,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
     """Any Pillow mode as 8-bit RGB; transparent parts become white."""
     if image.mode == "RGB":
         return image
-    if image.mode in SIXTEEN_BIT_MODES:
+    if image.mode in WIDE_GREY_MODES:
         return _wide_to_rgb(image)
+    if image.mode == "LAB":
+        return _lab_to_rgb(image)
     if _has_alpha(image):
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -201,11 +203,25 @@ def _has_alpha(image: Image.Image) -> bool:
 
 
 def _wide_to_rgb(image: Image.Image) -> Image.Image:
-    """16-bit (or 32-bit int/float) greyscale scaled to 8 bits: 65535 → 255."""
+    """16-bit, 32-bit int or float greyscale scaled to 8 bits (65535 → 255; floats in 0..1 → 0..255)."""
     values = np.asarray(image, dtype=np.float64)
-    full_scale = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
-    grey = np.clip(np.rint(values * (255.0 / full_scale)), 0, 255).astype(np.uint8)
+    grey = np.clip(np.rint(values * (255.0 / _full_scale(image.mode, values))), 0, 255).astype(np.uint8)
     return Image.fromarray(grey, "L").convert("RGB")
+
+
+def _full_scale(mode: str, values: np.ndarray) -> float:
+    """The value that means white: 16-bit modes 65535; otherwise guessed from the brightest pixel."""
+    brightest = float(np.nanmax(values, initial=0))
+    if mode.startswith("I;16") or brightest > 255:
+        return 65535.0
+    return 1.0 if mode == "F" and brightest <= 1.0 else 255.0
+
+
+def _lab_to_rgb(image: Image.Image) -> Image.Image:
+    from PIL import ImageCms
+
+    transform = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
+    return ImageCms.applyTransform(image, transform)
 
 
 def preprocess(image: Image.Image) -> np.ndarray:
@@ -256,6 +272,20 @@ class _Prepared:
     thumbnail: Optional[Image.Image]
 
 
+def _run_options():
+    import onnxruntime
+
+    return onnxruntime.RunOptions()
+
+
+def _terminate_on_cancel(cancel: CancelToken, options, finished: threading.Event, poll_s: float = 0.05) -> None:
+    """Until ``finished``, turn a cancel request into ONNX Runtime's terminate flag."""
+    while not finished.wait(poll_s):
+        if cancel.cancelled:
+            options.terminate = True
+            return
+
+
 def _lower_thread_priority() -> None:
     """Decoder threads yield to inference threads (Linux: per-thread niceness; elsewhere a no-op).
 
@@ -294,9 +324,28 @@ class ImageEncoder:
         self.provider_label: str = session_provider_label(tuple(self.session.get_providers()))
         self.decode_workers = max(1, os.cpu_count() or 1)
 
-    def run_model(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings and probabilities for a preprocessed uint8 batch [N, 224, 224, 3]."""
-        embedding, probs = self.session.run(["embedding", "probs"], {"image": np.ascontiguousarray(pixels, np.uint8)})
+    def run_model(self, pixels: np.ndarray, cancel: Optional[CancelToken] = None) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings and probabilities for a preprocessed uint8 batch [N, 224, 224, 3].
+
+        With ``cancel``, a cancel request aborts the running batch within ~0.1 s (raises ``Cancelled``).
+        """
+        feeds = {"image": np.ascontiguousarray(pixels, np.uint8)}
+        if cancel is None:
+            embedding, probs = self.session.run(["embedding", "probs"], feeds)
+            return embedding, probs
+        options = _run_options()
+        finished = threading.Event()
+        watcher = threading.Thread(target=_terminate_on_cancel, args=(cancel, options, finished), daemon=True)
+        watcher.start()
+        try:
+            embedding, probs = self.session.run(["embedding", "probs"], feeds, options)
+        except Exception:
+            if cancel.cancelled:
+                raise Cancelled() from None
+            raise
+        finally:
+            finished.set()
+            watcher.join()
         return embedding, probs
 
     def iter_encode(
@@ -309,8 +358,8 @@ class ImageEncoder:
     ) -> Iterator[ImageOutcome]:
         """One :class:`ImageOutcome` per source, in input order; bad files get ``outcome.error``.
 
-        Decoding runs in a thread pool at most two batches ahead of the model. Cancellation is
-        checked between batches (raises :class:`~embedengine.tasks.Cancelled`).
+        Decoding runs in a thread pool at most two batches ahead of the model. Pause takes effect
+        between batches; cancel also interrupts the running batch (raises :class:`~embedengine.tasks.Cancelled`).
         """
         items = list(sources)
         batch_size = max(1, int(batch_size))
@@ -326,7 +375,7 @@ class ImageEncoder:
                     in_flight.append((start, [pool.submit(_prepare, s, thumbnail_size) for s in batch]))
                 checkpoint(cancel)
                 start, futures = in_flight.popleft()
-                yield from self._encode_batch(start, items, [f.result() for f in futures])
+                yield from self._encode_batch(start, items, [f.result() for f in futures], cancel)
                 done = start + len(futures)
                 if progress is not None:
                     progress(Progress(stage="images", done=done, total=len(items), unit="images",
@@ -334,9 +383,10 @@ class ImageEncoder:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _encode_batch(self, start: int, items: list, prepared: list[_Prepared]) -> list[ImageOutcome]:
+    def _encode_batch(self, start: int, items: list, prepared: list[_Prepared],
+                      cancel: Optional[CancelToken]) -> list[ImageOutcome]:
         good = [p.pixels for p in prepared if p.pixels is not None]
-        embeddings, probs = self.run_model(np.stack(good)) if good else (None, None)
+        embeddings, probs = self.run_model(np.stack(good), cancel) if good else (None, None)
         outcomes, row = [], 0
         for offset, item in enumerate(prepared):
             vector = probability = None

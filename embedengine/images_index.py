@@ -16,19 +16,21 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.image import IMAGE_EXTENSIONS, describe_source
 from embedengine.store import (
     CollectionStore,
     FileEntry,
     FileStat,
     Item,
     Plan,
+    _ToDict,
     file_sha256,
     list_collections,
     top_k,
@@ -42,21 +44,15 @@ DEFAULT_COLLECTION = "photos"
 DEMO_COLLECTION = "demo"
 THUMB_SIZE = 256
 TOP_LABELS = 5
-DEFAULT_DUPLICATE_THRESHOLD = 0.85
+DEFAULT_DUPLICATE_THRESHOLD = 0.80
 MIN_DUPLICATE_THRESHOLD = 0.5  # unrelated photos reach ~0.45 with ResNet50 features
 MIN_LABEL_PROBABILITY = 0.02  # a label this unlikely does not count as "mentioned"
 COMMIT_EVERY = 32  # images per store transaction
-SUPPORTED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 
 # ---------------------------------------------------------------------------------------------
 # Result records
 # ---------------------------------------------------------------------------------------------
-
-class _ToDict:
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
 class SkippedImage(_ToDict):
@@ -234,7 +230,7 @@ class ImageCollection:
         self.folder = self.store.folder
         self.thumbs_dir = self.folder / "thumbs"
         self._encoder = encoder
-        self._label_cache: tuple[tuple[int, int], list[tuple[int, list]]] | None = None
+        self._label_cache: Optional[tuple[tuple[int, int], dict[str, list[tuple[int, float]]]]] = None
 
     @classmethod
     def open(cls, name: str = DEFAULT_COLLECTION, create: bool = False, encoder: Any = None) -> "ImageCollection":
@@ -280,7 +276,7 @@ class ImageCollection:
 
     def image_files(self) -> Iterator[Path]:
         """Image files under the roots, hidden/system folders and excludes left out."""
-        return walk_files(self.roots(), SUPPORTED_EXTENSIONS, self.excludes())
+        return walk_files(self.roots(), IMAGE_EXTENSIONS, self.excludes())
 
     # -- indexing ------------------------------------------------------------------------------
 
@@ -290,11 +286,13 @@ class ImageCollection:
         progress: Optional[ProgressCallback] = None,
         cancel: Optional[CancelToken] = None,
         batch_size: int = 16,
+        commit_every: int = COMMIT_EVERY,
     ) -> IndexReport:
         """Add ``folders`` and bring the index up to date with every root folder.
 
         New and changed files are decoded, embedded, labelled and thumbnailed; deleted ones are removed.
         Cancelling keeps everything committed so far and returns a report with ``cancelled=True``.
+        ``commit_every`` images are written per transaction (what a crash can lose at most).
         """
         self.add_folders(folders)
         if not self.roots():
@@ -303,7 +301,8 @@ class ImageCollection:
         report = IndexReport(self.name, self.roots())
         try:
             plan = self._plan(report, progress, cancel)
-            self._encode_files(self._files_to_encode(plan), plan.hashes, report, progress, cancel, batch_size)
+            todo = self._files_to_encode(plan, report)
+            self._encode_files(todo, plan.hashes, report, progress, cancel, batch_size, commit_every)
         except Cancelled:
             report.cancelled = True
         return self._finish_report(report, started)
@@ -332,14 +331,16 @@ class ImageCollection:
         prefixes = tuple(root.rstrip(os.sep) + os.sep for root in missing)
         return [path for path in deleted if not (prefixes and path.startswith(prefixes))]
 
-    def _files_to_encode(self, plan: Plan) -> list[FileStat]:
+    def _files_to_encode(self, plan: Plan, report: IndexReport) -> list[FileStat]:
         """New and changed files, plus unchanged ones skipped as unreadable (permissions may be fixed)."""
         records = self.store.file_records()
         retry = [records[path] for path in plan.unchanged
                  if records[path].status == "skipped" and records[path].reason.startswith("unreadable")]
+        report.unchanged -= len(retry)
         return plan.to_process + [FileStat(r.path, r.size, r.mtime) for r in retry]
 
-    def _encode_files(self, todo: list[FileStat], hashes: dict, report: IndexReport, progress, cancel, batch_size) -> None:
+    def _encode_files(self, todo: list[FileStat], hashes: dict, report: IndexReport, progress, cancel,
+                      batch_size: int, commit_every: int) -> None:
         meter = RateMeter(len(todo))
         pending: list[tuple[FileEntry, Optional[np.ndarray]]] = []
         try:
@@ -347,7 +348,7 @@ class ImageCollection:
                                                 thumbnail_size=THUMB_SIZE, cancel=cancel)
             for done, outcome in enumerate(outcomes, start=1):
                 pending.append(self._entry_for(todo[outcome.index], outcome, hashes, report))
-                if len(pending) >= COMMIT_EVERY:
+                if len(pending) >= commit_every:
                     self._commit(pending)
                 _report(progress, _index_progress(meter, done, len(todo), report))
         finally:
@@ -421,19 +422,28 @@ class ImageCollection:
         ids = self.store.item_ids_for_paths(lambda p: p == wanted)
         return self.hits([(int(ids[0]), 1.0)])[0] if len(ids) else None
 
-    def _labelled_items(self) -> list[tuple[int, list]]:
-        """(item id, labels) for every image, cached until items change."""
+    def _label_index(self) -> dict[str, list[tuple[int, float]]]:
+        """Label name → [(item id, probability)] over all images, rebuilt only when items change."""
         signature = self.store.items_signature()
         if self._label_cache is None or self._label_cache[0] != signature:
-            rows = [(item.id, item.payload.get("labels", [])) for item in self.store.iter_items()]
-            self._label_cache = (signature, rows)
+            index: dict[str, list[tuple[int, float]]] = {}
+            for item in self.store.iter_items():
+                for name, probability in item.payload.get("labels", []):
+                    index.setdefault(str(name), []).append((item.id, float(probability)))
+            self._label_cache = (signature, index)
         return self._label_cache[1]
 
     def label_matches(self, text: str) -> dict[int, float]:
-        """Item id → summed probability of its labels that mention ``text`` (only matches)."""
+        """Item id → summed probability of its likely labels that mention ``text`` (only matches)."""
         words = label_words(text)
-        scores = {item_id: label_score(labels, words) for item_id, labels in self._labelled_items()}
-        return {item_id: score for item_id, score in scores.items() if score > 0}
+        scores: dict[int, float] = {}
+        for name, entries in self._label_index().items():
+            if not label_score([(name, 1.0)], words):
+                continue
+            for item_id, probability in entries:
+                if probability >= MIN_LABEL_PROBABILITY:
+                    scores[item_id] = scores.get(item_id, 0.0) + probability
+        return scores
 
     # -- searching -----------------------------------------------------------------------------
 
@@ -484,7 +494,7 @@ class ImageCollection:
         """Groups of images whose similarity is ≥ ``threshold`` (resized, recompressed, cropped copies)."""
         if not MIN_DUPLICATE_THRESHOLD <= threshold <= 1.0:
             raise UserError(f"threshold {threshold} is out of range",
-                            hint=f"use a similarity between {MIN_DUPLICATE_THRESHOLD} and 1, e.g. 0.85")
+                            hint=f"use a similarity between {MIN_DUPLICATE_THRESHOLD} and 1, e.g. 0.8")
         started = time.perf_counter()
         if self.count() == 0:
             return DuplicatesResult(self.name, threshold, [], 0, 0.0)
@@ -537,12 +547,7 @@ def _query_path(query: Any) -> Optional[str]:
 
 
 def _describe_query(query: Any) -> str:
-    path = _query_path(query)
-    if path:
-        return path
-    from embedengine.image import describe_source
-
-    return describe_source(query)
+    return _query_path(query) or describe_source(query)
 
 
 def open_or_create(name: str) -> ImageCollection:

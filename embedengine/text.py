@@ -1,8 +1,8 @@
 """Sentence embeddings with the built all-MiniLM-L6-v2 ONNX model.
 
 Texts are tokenised once (truncated at 256 tokens), sorted by length and run in batches bounded by
-both a text count and a token budget, each padded only to its own longest text; the vectors come
-back in input order, L2-normalised, float32 [N, 384].
+a text count, a token budget and a 2:1 length ratio, each padded only to its own longest text; the
+vectors come back in input order, L2-normalised, float32 [N, 384].
 """
 
 from __future__ import annotations

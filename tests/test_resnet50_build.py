@@ -11,7 +11,7 @@ import pytest
 
 from embedengine.runtime import cache_dir, make_session
 from models.fetch import RESNET_PACKAGE
-from models.resnet50 import TfjsPackage, build_resnet50, convert, parse_labels, read_package, same_pads
+from models.resnet50 import TfjsPackage, convert, parse_labels, read_package, same_pads, write_model
 
 
 @pytest.fixture(scope="module")
@@ -168,8 +168,12 @@ def package_file() -> Path:
     return path
 
 
-def test_read_package_slices_all_320_tensors(package_file):
-    package = read_package(package_file)
+@pytest.fixture(scope="module")
+def package(package_file) -> TfjsPackage:
+    return read_package(package_file)
+
+
+def test_read_package_slices_all_320_tensors(package):
     assert len(package.weights) == 320
     assert sum(w.size for w in package.weights.values()) == 25_636_712
     assert package.weights["conv1/kernel"].shape == (7, 7, 3, 64)
@@ -177,9 +181,9 @@ def test_read_package_slices_all_320_tensors(package_file):
     assert package.output_layer == "fc1000" and len(package.labels) == 1000
 
 
-def test_build_writes_model_labels_and_parity(package_file, tmp_path, fixtures_dir):
+def test_write_model_leaves_model_labels_and_parity(package, tmp_path, fixtures_dir):
     messages = []
-    info = build_resnet50(package_file, tmp_path, lambda p: messages.append(p.message))
+    info = write_model(package, tmp_path, lambda p: messages.append(p.message))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.json", "resnet50.onnx"]  # no temp files left
     assert info["batchnorms_folded"] == 53 and info["opset"] == 17
     assert info["parity"]["embedding_max_abs"] <= 1e-4 and info["parity"]["top1_agree"] == 6

@@ -60,13 +60,9 @@ def main(argv=None) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     width, height = (int(v) for v in args.size.lower().split("x"))
 
-    from desktop import style
     from desktop.app import create_main_window
-    from PySide6.QtWidgets import QApplication
 
-    window = create_main_window(["--no-demo"])
-    if args.theme:
-        style.apply_theme(QApplication.instance(), args.theme)
+    window = create_main_window(["--no-demo"], theme=args.theme or "")
     window.resize(width, height)
     window.tabs.setCurrentIndex(TAB_NAMES.index(args.tab))
     window.show()
@@ -85,6 +81,9 @@ def main(argv=None) -> int:
             chat.input.returnPressed.emit()
             if not pump(args.wait, lambda: answered(chat, before)):
                 print("warning: no answer within --wait seconds; the shot shows the pending card", file=sys.stderr)
+    ready = getattr(window.tabs.currentWidget(), "screenshot_ready", None)
+    if callable(ready):
+        pump(args.wait, ready)
     pump(args.settle)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -46,6 +46,18 @@ def widget_text(widget: QWidget) -> str:
     return getattr(widget, "copy_text", "")
 
 
+def label(content: str, name: str = "", wrap: bool = False, selectable: bool = False) -> QLabel:
+    """A plain-text QLabel with an optional style name (``#muted``, ``#score``…), wrapping, selection."""
+    widget = QLabel(content)
+    widget.setTextFormat(Qt.TextFormat.PlainText)
+    if name:
+        widget.setObjectName(name)
+    widget.setWordWrap(wrap)
+    if selectable:
+        widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return with_text(widget, content)
+
+
 def _column(parent: Optional[QWidget] = None, spacing: int = 6) -> tuple[QWidget, QVBoxLayout]:
     box = QWidget(parent)
     layout = QVBoxLayout(box)
@@ -67,32 +79,24 @@ def stack(*widgets: QWidget, title: str = "") -> QWidget:
     return with_text(box, "\n".join(t for t in texts if t))
 
 
-def heading(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setObjectName("cardHeading")
-    label.setWordWrap(True)
-    return with_text(label, text)
+def heading(content: str) -> QLabel:
+    return label(content, "cardHeading", wrap=True)
 
 
 def text(content: str, selectable: bool = True) -> QLabel:
     """Plain text, wrapped."""
-    label = QLabel(content)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
-    if selectable:
-        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return with_text(label, content)
+    return label(content, wrap=True, selectable=selectable)
 
 
 def markdown(content: str) -> QLabel:
     """Markdown (CommonMark + GitHub tables), wrapped, links open in the browser."""
-    label = QLabel()
-    label.setTextFormat(Qt.TextFormat.MarkdownText)
-    label.setText(content)
-    label.setWordWrap(True)
-    label.setOpenExternalLinks(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-    return with_text(label, content)
+    widget = QLabel()
+    widget.setTextFormat(Qt.TextFormat.MarkdownText)
+    widget.setText(content)
+    widget.setWordWrap(True)
+    widget.setOpenExternalLinks(True)
+    widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+    return with_text(widget, content)
 
 
 def error(message: str, hint: str = "") -> QWidget:
@@ -101,17 +105,10 @@ def error(message: str, hint: str = "") -> QWidget:
     frame.setObjectName("errorCard")
     layout = QVBoxLayout(frame)
     layout.setContentsMargins(12, 10, 12, 10)
-    title = QLabel(message)
-    title.setObjectName("errorMessage")
-    title.setWordWrap(True)
-    title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    title = label(message, "errorMessage", wrap=True, selectable=True)
     layout.addWidget(title)
     if hint:
-        hint_label = QLabel(hint)
-        hint_label.setObjectName("errorHint")
-        hint_label.setWordWrap(True)
-        hint_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(hint_label)
+        layout.addWidget(label(hint, "errorHint", wrap=True, selectable=True))
     frame.message_label = title
     return with_text(frame, f"{message}\n{hint}".strip())
 
@@ -168,43 +165,35 @@ class RankedList(QWidget):
         rows = [_ranked_row(item) for item in items]
         fractions = score_fractions([score for _, score, _ in rows])
         self.labels: list[QWidget] = []
-        for row, ((label, score, detail), fraction) in enumerate(zip(rows, fractions)):
-            self._add_row(grid, row, label, score, detail, fraction, clickable=on_click is not None)
+        for row, ((word, score, detail), fraction) in enumerate(zip(rows, fractions)):
+            self._add_row(grid, row, word, score, detail, fraction, clickable=on_click is not None)
         if on_click is not None:
             self.clicked.connect(on_click)
-        lines = [f"{i + 1}. {label}\t{score:.4f}" + (f"\t{detail}" if detail else "") for i, (label, score, detail) in enumerate(rows)]
+        lines = [f"{i + 1}. {word}\t{score:.4f}" + (f"\t{detail}" if detail else "") for i, (word, score, detail) in enumerate(rows)]
         with_text(self, "\n".join(lines))
 
-    def _add_row(self, grid: QGridLayout, row: int, label: str, score: float, detail: str, fraction: float, clickable: bool) -> None:
-        rank = QLabel(f"{row + 1}.")
-        rank.setObjectName("rank")
-        grid.addWidget(rank, row, 0, Qt.AlignmentFlag.AlignRight)
+    def _add_row(self, grid: QGridLayout, row: int, word: str, score: float, detail: str, fraction: float, clickable: bool) -> None:
+        grid.addWidget(label(f"{row + 1}.", "rank"), row, 0, Qt.AlignmentFlag.AlignRight)
         if clickable:
-            widget = QPushButton(label)
+            widget = QPushButton(word)
             widget.setObjectName("linkButton")
             widget.setCursor(Qt.CursorShape.PointingHandCursor)
-            widget.setToolTip(f"Ask about “{label}”")
-            widget.clicked.connect(lambda _=False, text=label: self.clicked.emit(text))
+            widget.setToolTip(f"Ask about “{word}”")
+            widget.clicked.connect(lambda _=False, text=word: self.clicked.emit(text))
         else:
-            widget = QLabel(label)
-            widget.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            widget = label(word, selectable=True)
         self.labels.append(widget)
         grid.addWidget(widget, row, 1)
         grid.addWidget(ScoreBar(fraction), row, 2)
-        value = QLabel(f"{score:.3f}")
-        value.setObjectName("score")
-        grid.addWidget(value, row, 3, Qt.AlignmentFlag.AlignRight)
+        grid.addWidget(label(f"{score:.3f}", "score"), row, 3, Qt.AlignmentFlag.AlignRight)
         if detail:
-            info = QLabel(detail)
-            info.setObjectName("muted")
-            info.setWordWrap(True)
-            grid.addWidget(info, row, 4)
+            grid.addWidget(label(detail, "muted", wrap=True), row, 4)
 
 
 def _ranked_row(item: RankedItem) -> tuple[str, float, str]:
-    label, score = item[0], item[1]
+    word, score = item[0], item[1]
     detail = item[2] if len(item) > 2 and item[2] is not None else ""
-    return str(label), float(score), str(detail)
+    return str(word), float(score), str(detail)
 
 
 def ranked_list(items: Sequence[RankedItem], on_click: Optional[Callable[[str], None]] = None) -> RankedList:
@@ -357,8 +346,7 @@ class ProgressCard(QWidget):
             button.setEnabled(False)
             row.addWidget(button)
         row.insertWidget(0, self.bar, 1)
-        self.label = QLabel("Working…")
-        self.label.setObjectName("muted")
+        self.label = label("Working…", "muted")
         layout.addLayout(row)
         layout.addWidget(self.label)
         self.handle = None

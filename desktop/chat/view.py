@@ -26,29 +26,31 @@ from embedengine.tasks import Progress
 Content = Union[QWidget, str, Sequence[QWidget], None]
 Renderer = Callable[[str, Any], Content]
 CARD_MAX_WIDTH = 1100
+SHORT_MESSAGE = 60  # characters a user message shows on one line without wrapping
 
 
-class UserMessage(QFrame):
-    """The user's query, right-aligned; a dict payload with "image" shows that image small."""
+class UserMessage(QWidget):
+    """The user's query in a right-aligned bubble; a dict payload with "image" shows that image small."""
 
     def __init__(self, text: str, payload: Any = None) -> None:
         super().__init__()
-        self.setObjectName("userMessage")
         self.text = text
         self.payload = payload
-        layout = QHBoxLayout(self)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addStretch(1)
+        bubble = QFrame()
+        bubble.setObjectName("userMessage")
+        bubble.setMaximumWidth(int(CARD_MAX_WIDTH * 0.8))
+        layout = QHBoxLayout(bubble)
         layout.setContentsMargins(12, 8, 12, 8)
         image = payload.get("image") if isinstance(payload, dict) else None
         if image:
             thumb = QLabel()
             thumb.setPixmap(cards.to_pixmap(image, 72))
             layout.addWidget(thumb)
-        label = QLabel(text)
-        label.setWordWrap(True)
-        label.setTextFormat(Qt.TextFormat.PlainText)
-        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(label)
-        self.setMaximumWidth(int(CARD_MAX_WIDTH * 0.8))
+        layout.addWidget(cards.label(text, wrap=len(text) > SHORT_MESSAGE, selectable=True), 1)
+        row.addWidget(bubble, 0 if len(text) <= SHORT_MESSAGE else 4)
 
 
 class AnswerCard(QFrame):
@@ -84,9 +86,7 @@ class AnswerCard(QFrame):
 
     def _actions_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.title = QLabel(self.query)
-        self.title.setObjectName("cardQuery")
-        self.title.setTextFormat(Qt.TextFormat.PlainText)
+        self.title = cards.label(self.query, "cardQuery", wrap=len(self.query) > SHORT_MESSAGE)
         row.addWidget(self.title, 1)
         for name, tip, slot in (
             ("Re-run", "Ask this again", self.rerun),
@@ -285,7 +285,7 @@ class ChatView(QWidget):
     def add_user_message(self, text: str, payload: Any = None) -> UserMessage:
         self.ensure_restored()
         message = UserMessage(text, payload)
-        self._add(message, Qt.AlignmentFlag.AlignRight)
+        self._add(message)
         self._last_user = message
         return message
 
@@ -310,9 +310,9 @@ class ChatView(QWidget):
         card.set_content(content)
         return card
 
-    def _add(self, widget: QWidget, alignment: Qt.AlignmentFlag = Qt.AlignmentFlag(0)) -> None:
+    def _add(self, widget: QWidget) -> None:
         self._follow = True
-        self.messages.insertWidget(self.messages.count() - 1, widget, 0, alignment)
+        self.messages.insertWidget(self.messages.count() - 1, widget)
 
     def _scroll_to_end(self, _min: int, maximum: int) -> None:
         """Keep the newest message in view when one was just added or the reader was already at the end."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -31,6 +31,7 @@ from embedengine.errors import UserError
 from embedengine.image import IMAGE_EXTENSIONS
 
 RESULTS_K = 15
+INDEX_BATCH = 8  # images per model call while indexing: Cancel takes effect within one batch
 WELCOME = (
     "Drop a photo here, paste one (**Ctrl+V**) or **Pick image…** to find similar pictures. "
     "Type a word (**cat**) to find images by label; a word in the box while you drop a photo filters its results. "
@@ -68,16 +69,25 @@ def label_text(labels: list, n: int = 3) -> str:
 
 
 def pixmap_for(path: str, size: int) -> QPixmap:
-    """A scaled pixmap of an image file; formats Qt cannot read go through Pillow."""
-    pixmap = cards.to_pixmap(path, size) if path else QPixmap()
-    if pixmap.isNull() and path:
+    """An upright pixmap of an image file fitting ``size``, decoded at reduced size where the format allows.
+
+    Formats Qt cannot read go through Pillow.
+    """
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)  # EXIF orientation
+    if reader.size().isValid() and max(reader.size().width(), reader.size().height()) > size:
+        reader.setScaledSize(reader.size().scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if not image.isNull():
+        return QPixmap.fromImage(image)
+    if path:
         try:
             from embedengine.image import load_image, make_thumbnail
 
-            pixmap = cards.to_pixmap(make_thumbnail(load_image(path), size))
+            return cards.to_pixmap(make_thumbnail(load_image(path), size))
         except Exception:  # an unreadable preview must not break the card
-            return QPixmap()
-    return pixmap
+            pass
+    return QPixmap()
 
 
 class ImagePreview(QDialog):
@@ -96,7 +106,8 @@ class ImagePreview(QDialog):
         self.picture.setPixmap(pixmap_for(hit["path"], 640))
         layout.addWidget(self.picture)
         layout.addWidget(cards.text(f"{hit['path']}\n{hit['width']}×{hit['height']} px · similarity {hit['score']:.3f}"))
-        layout.addWidget(cards.ranked_list([(name, p) for name, p in hit.get("labels", [])]))
+        self.labels_list = cards.ranked_list([(name, p) for name, p in hit.get("labels", [])])
+        layout.addWidget(self.labels_list)
         layout.addLayout(self._buttons())
 
     def _buttons(self) -> QHBoxLayout:
@@ -213,6 +224,7 @@ class ImagesTab(QWidget):
         self._collections_lock = threading.Lock()
         self._handles: list = []
         self._demo_started = False
+        self.demo_task = None  # the background indexing of the demo photos, once started
         self.chat = ChatView(ctx, tab="images", renderer=self.render, placeholder=PLACEHOLDER, welcome=WELCOME)
         self.chat.submitted.connect(self.answer)
         self._build_bar()
@@ -234,9 +246,10 @@ class ImagesTab(QWidget):
         self.refresh_collections()
         bar = self.chat.input_bar
         bar.addWidget(self.collection_box)
+        self.buttons: dict[str, QPushButton] = {}
         for name, tip, slot in (
             ("Pick image…", "Choose a picture to search with", self.pick_image),
-            ("Paste", "Search with the image on the clipboard (Ctrl+V)", self.paste_image),
+            ("Paste", "Search with the image on the clipboard (Ctrl+V)", self.paste_button),
             ("Index folder…", "Add a folder of photos to the selected collection", self.pick_folder),
             ("Duplicates", "Group near-duplicate images", lambda: self.chat.ask("dupes")),
         ):
@@ -244,6 +257,7 @@ class ImagesTab(QWidget):
             button.setToolTip(tip)
             button.clicked.connect(slot)
             bar.addWidget(button)
+            self.buttons[name] = button
 
     def refresh_collections(self, select: Optional[str] = None) -> None:
         """Fill the collection picker (keeps or sets the selection)."""
@@ -274,7 +288,7 @@ class ImagesTab(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().showEvent(event)
-        if not self._demo_started:
+        if not self._demo_started and "--no-demo" not in getattr(self.ctx, "launch_args", []):
             self._demo_started = True
             QTimer.singleShot(0, self.ensure_demo)
 
@@ -334,6 +348,10 @@ class ImagesTab(QWidget):
         self.query_image(self.save_pasted(image), self.take_label_filter())
         return True
 
+    def paste_button(self) -> None:
+        if not self.paste_image():
+            self.ctx.status_message("The clipboard holds no image: copy a picture (or an image file) first")
+
     def save_pasted(self, image: QImage) -> Path:
         """Keep a pasted picture as a PNG in the workspace, so the conversation can show it later."""
         folder = Path(self.ctx.workspace) / "pasted-images"
@@ -357,7 +375,8 @@ class ImagesTab(QWidget):
         if name == engine.DEMO_COLLECTION:
             name = engine.DEFAULT_COLLECTION
         folders = [str(Path(f).expanduser().resolve()) for f in folders]
-        self.chat.ask(f"index {' '.join(folders)}", {"index": folders, "collection": name})
+        names = ", ".join(Path(f).name or f for f in folders)
+        self.chat.ask(f"index {names} into '{name}'", {"index": folders, "collection": name})
 
     # -- drag and drop ------------------------------------------------------------------------------
 
@@ -436,7 +455,8 @@ class ImagesTab(QWidget):
         return self.collection(name).near_duplicates(threshold)
 
     def _index(self, name: str, folders: list, progress=None, cancel=None) -> engine.IndexReport:
-        return self.collection(name, create=True).index(folders, progress=progress, cancel=cancel)
+        return self.collection(name, create=True).index(folders, progress=progress, cancel=cancel,
+                                                        batch_size=INDEX_BATCH)
 
     def recompute_duplicates(self, threshold: float, view: DuplicatesView) -> None:
         """Slider moved: regroup at the new threshold and update the same card."""

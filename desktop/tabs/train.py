@@ -100,8 +100,8 @@ class TrainTab(QWidget):
         self.chat.input.setPlaceholderText("Type a name and press Enter to save the trained model")
         self.chat.submitted.connect(self._on_chat_text)
         self._build()
-        self._restore_settings()
         self.preview_timer = QTimer(self, singleShot=True, interval=300, timeout=self.preview_corpus)
+        self._restore_settings()
         self.refresh_models()
         self._set_running(False)
         if start_demo if start_demo is not None else demo_wanted(ctx):
@@ -220,6 +220,13 @@ class TrainTab(QWidget):
         layout.addLayout(row)
         return group
 
+    def shutdown(self) -> None:
+        """Called by the main window before it closes: stop timers and running work."""
+        self.preview_timer.stop()
+        for handle in (self.preview_handle, self.train_handle):
+            if handle is not None:
+                handle.cancel()
+
     # -- corpus -----------------------------------------------------------------------------------
     def corpus_paths(self) -> list[str]:
         return [self.corpus_list.item(i).text() for i in range(self.corpus_list.count())]
@@ -279,10 +286,13 @@ class TrainTab(QWidget):
             return
         self.preview_label.setText("Reading the corpus…")
         min_count = self.param_boxes["min_count"].value()
-        self.preview_handle = self.ctx.tasks.run(
-            scan_corpus, paths, min_count=min_count, on_result=self._show_preview,
-            on_error=self._show_preview_error, label="corpus preview",
-        )
+        try:
+            self.preview_handle = self.ctx.tasks.run(
+                scan_corpus, paths, min_count=min_count, on_result=self._show_preview,
+                on_error=self._show_preview_error, label="corpus preview",
+            )
+        except RuntimeError:  # the app is closing: a preview is no longer wanted
+            self.preview_handle = None
 
     def _show_preview(self, summary) -> None:
         self.preview_label.setText(
@@ -525,7 +535,9 @@ class TrainTab(QWidget):
         for key, box in self.param_boxes.items():
             stored = settings.value(f"train/{key}")
             if stored is not None:
+                box.blockSignals(True)  # restoring must not save half-restored values
                 box.setValue(float(stored) if isinstance(box, QDoubleSpinBox) else int(float(stored)))
+                box.blockSignals(False)
         self.architecture.currentIndexChanged.connect(self._save_settings)
         for box in self.param_boxes.values():
             box.valueChanged.connect(self._save_settings)

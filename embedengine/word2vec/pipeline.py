@@ -31,7 +31,8 @@ class PipelinePlan:
     keep_prob: np.ndarray
     noise_cumulative: np.ndarray
     shared_negatives: int
-    batch_pairs: int
+    batch_tokens: int
+    rows_per_noise_group: int
     seed: int
     epochs: int
     words_per_epoch: int
@@ -46,17 +47,26 @@ class PipelinePlan:
         return max(1, -(-len(self.stream()) // CHUNK_TOKENS))
 
 
-def _window_pairs(tokens: np.ndarray, sentences: np.ndarray, window: int, rng: np.random.Generator):
-    """(centre position, context position) pairs within each token's random reduced window."""
-    count = len(tokens)
+def window_mask(sentences: np.ndarray, window: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets -W..-1, 1..W and mask[i, k]: token i + offsets[k] is in token i's reduced window."""
+    count = len(sentences)
     reach = rng.integers(1, window + 1, size=count)
     offsets = np.concatenate([np.arange(-window, 0), np.arange(1, window + 1)])
     positions = np.arange(count)[:, None] + offsets[None, :]
-    clipped = np.clip(positions, 0, max(0, count - 1))
-    valid = (np.abs(offsets)[None, :] <= reach[:, None]) & (positions >= 0) & (positions < count)
-    valid &= sentences[clipped] == sentences[:, None]
-    centre, column = np.nonzero(valid)
-    return centre, clipped[centre, column]
+    inside = (positions >= 0) & (positions < count)
+    mask = (np.abs(offsets)[None, :] <= reach[:, None]) & inside
+    mask &= sentences[np.clip(positions, 0, max(0, count - 1))] == sentences[:, None]
+    return offsets, mask.astype(np.float32)
+
+
+def input_uses(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """uses[j] = number of pairs whose context (skip-gram input) is token j."""
+    count = len(mask)
+    uses = np.zeros(count, dtype=np.float32)
+    for column, offset in enumerate(offsets.tolist()):
+        if abs(offset) < count:
+            uses[max(0, offset):count + min(0, offset)] += mask[max(0, -offset):count - max(0, offset), column]
+    return uses
 
 
 def _subsample(raw: np.ndarray, keep_prob: np.ndarray, rng: np.random.Generator):
@@ -70,7 +80,7 @@ def _subsample(raw: np.ndarray, keep_prob: np.ndarray, rng: np.random.Generator)
 
 
 class ChunkBatcher:
-    """Splits one chunk's pairs into mini-batches."""
+    """Splits one chunk into batches of consecutive centre tokens plus a context halo of W each side."""
 
     def __init__(self, plan: PipelinePlan) -> None:
         self.plan = plan
@@ -79,41 +89,25 @@ class ChunkBatcher:
         plan = self.plan
         rng = np.random.default_rng([plan.seed, epoch, chunk])
         tokens, sentences, words_seen = _subsample(raw, plan.keep_prob, rng)
-        centre, context = _window_pairs(tokens, sentences, plan.window, rng)
-        if plan.architecture == "cbow":
-            yield from self._cbow_batches(tokens, centre, context, rng, epoch, chunk, words_before, words_seen)
-            return
-        bounds = list(range(0, len(centre), plan.batch_pairs)) or [0]
+        offsets, mask = window_mask(sentences, plan.window, rng)
+        bounds = list(range(0, len(tokens), plan.batch_tokens)) or [0]
         for number, start in enumerate(bounds):
-            stop = min(start + plan.batch_pairs, len(centre))
-            effective = round(len(tokens) * (stop - start) / max(1, len(centre)))
-            yield self._batch(tokens[context[start:stop]], tokens[centre[start:stop]], None, rng,
-                              words_before + words_seen * stop / max(1, len(centre)), effective,
-                              epoch, chunk, number == len(bounds) - 1, number)
+            stop = min(start + plan.batch_tokens, len(tokens))
+            low, high = max(0, start - plan.window), min(len(tokens), stop + plan.window)
+            batch_mask = mask[low:high].copy()
+            batch_mask[:start - low] = 0.0  # halo rows are contexts only: their own windows
+            batch_mask[stop - low:] = 0.0  # are trained in the neighbouring batch
+            yield Batch(tokens[low:high], batch_mask, input_uses(batch_mask, offsets), offsets,
+                        self._negatives(rng, high - low), words_before + words_seen * stop / max(1, len(tokens)),
+                        stop - start, epoch, chunk, number == len(bounds) - 1, number % plan.loss_every == 0)
 
-    def _cbow_batches(self, tokens, centre, context, rng, epoch, chunk, words_before, words_seen):
-        plan = self.plan
-        group_starts = np.flatnonzero(np.diff(centre, prepend=-1))
-        per_batch = max(1, plan.batch_pairs // (plan.window + 1))
-        bounds = list(range(0, len(group_starts), per_batch)) or [0]
-        for number, first in enumerate(bounds):
-            last = min(first + per_batch, len(group_starts))
-            lo = group_starts[first] if first < len(group_starts) else 0
-            hi = group_starts[last] if last < len(group_starts) else len(centre)
-            groups = group_starts[first:last] - lo
-            yield self._batch(tokens[context[lo:hi]], tokens[centre[group_starts[first:last]]], groups, rng,
-                              words_before + words_seen * hi / max(1, len(centre)), last - first,
-                              epoch, chunk, number == len(bounds) - 1, number)
-
-    def _batch(self, inputs, outputs, groups, rng, words_done, effective, epoch, chunk, last, number) -> Batch:
-        plan = self.plan
-        negatives = np.zeros(0, dtype=np.int64)
-        if plan.architecture != "softmax":
-            draws = rng.random(plan.shared_negatives)
-            negatives = np.searchsorted(plan.noise_cumulative, draws, side="right").astype(np.int64)
-            np.minimum(negatives, len(plan.noise_cumulative) - 1, out=negatives)
-        return Batch(inputs, outputs, negatives, groups, words_done, effective, epoch, chunk, last,
-                     number % plan.loss_every == 0)
+    def _negatives(self, rng: np.random.Generator, rows: int) -> np.ndarray:
+        if self.plan.architecture == "softmax":
+            return np.zeros((0, 0), dtype=np.int64)
+        groups = max(1, -(-rows // self.plan.rows_per_noise_group))
+        draws = rng.random((groups, self.plan.shared_negatives))
+        negatives = np.searchsorted(self.plan.noise_cumulative, draws, side="right").astype(np.int64)
+        return np.minimum(negatives, len(self.plan.noise_cumulative) - 1)
 
 
 class Producer(threading.Thread):

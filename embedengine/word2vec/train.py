@@ -33,8 +33,9 @@ ARCHITECTURES = ("sgns", "cbow", "softmax")
 SOFTMAX_MAX_VOCAB = 30_000
 SOFTMAX_MAX_HOURS = 2.0
 ASSUMED_FLOPS = 2e10  # dense float32 products on a small machine, for the softmax time estimate
-SHARED_NEGATIVES = 64
-BATCH_PAIRS = {"sgns": 4096, "cbow": 4096, "softmax": 256}
+SHARED_NEGATIVES = 32  # noise words shared by ...
+NOISE_GROUP_ROWS = 256  # ... each group of this many consecutive tokens
+BATCH_TOKENS = {"sgns": 2048, "cbow": 2048, "softmax": 128}
 
 
 @dataclass
@@ -214,7 +215,7 @@ class Trainer:
         config, vocab = self.config, self.corpus.vocab
         return PipelinePlan(self.corpus.ids_path, config.architecture, config.window,
                             keep_probabilities(vocab.counts, config.sample), noise_cumulative(vocab.counts),
-                            min(SHARED_NEGATIVES, max(config.negative, len(vocab))), BATCH_PAIRS[config.architecture],
+                            min(SHARED_NEGATIVES, max(config.negative, len(vocab))), BATCH_TOKENS[config.architecture], NOISE_GROUP_ROWS,
                             config.seed, config.epochs, self.corpus.words)
 
     def alpha(self, words_done: float) -> float:

