@@ -38,7 +38,6 @@ os.environ["EMBEDSTUDIO_HOME"] = tempfile.mkdtemp(prefix="embedstudio-bench-")
 
 from benchmarks._results import markdown_table, write_section  # noqa: E402
 from embedengine.documents import DocumentCollection  # noqa: E402
-from embedengine.documents.index import PassageHit  # noqa: E402
 from embedengine.store import FileEntry, top_k  # noqa: E402
 from embedengine.text import TextEncoder  # noqa: E402
 
@@ -102,9 +101,8 @@ def judged_set(folder: Path) -> tuple[list[str], dict[str, set[str]]]:
 
 # -- quality ------------------------------------------------------------------------------------
 
-def first_files(hits: list[PassageHit] | list[str], k: int = 10) -> list[str]:
+def first_files(names: list[str], k: int = 10) -> list[str]:
     """Distinct files in rank order (a file counts at its best passage)."""
-    names = [h.file_name if isinstance(h, PassageHit) else h for h in hits]
     return list(dict.fromkeys(names))[:k]
 
 
@@ -119,9 +117,10 @@ def mrr_recall(rankings: list[list[str]], answers: list[set[str]], k: int = 10) 
 
 def evaluate_methods(collection: DocumentCollection, queries, relevant, methods) -> dict[str, tuple[float, float]]:
     answers = [relevant[q] for q in queries]
+    file_of = {item.id: Path(item.path).name for item in collection.store.iter_items()}
     scores = {}
     for method in methods:
-        rankings = [first_files(collection.search(q, method, k=50).hits) for q in queries]
+        rankings = [first_files([file_of[i] for i, _ in collection.rank(q, method, 50)[0]]) for q in queries]
         scores[method] = mrr_recall(rankings, answers)
     return scores
 
@@ -196,7 +195,7 @@ def train_word_model() -> str | None:
 
     corpus = Path(os.environ["EMBEDSTUDIO_HOME"]) / "corpus.txt"
     with lzma.open(source, "rt", encoding="utf-8") as handle:
-        corpus.write_text(handle.read(4_000_000), encoding="utf-8")
+        corpus.write_text(handle.read(2_000_000), encoding="utf-8")
     save_model(train([corpus], TrainConfig(dim=100, epochs=3, seed=1)).vectors, "bench")
     return "bench"
 

@@ -150,9 +150,14 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
     threads = os.environ.get("EMBEDSTUDIO_THREADS", "auto")
+    load_before = os.getloadavg()[0]
     index_rows, ratio = indexing_rows(args.rounds)
     search_rows, median = latency_rows(args.vectors)
+    load_note = (f"Machine load average {load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end, "
+                 f"this process at niceness {os.nice(0)}: other processes shared the cores, so on a busy machine "
+                 f"these timings are pessimistic (search cost is one float32 matrix-vector product over all images).")
     markdown = "\n\n".join([
+        load_note,
         f"Indexing ({BATCH} images per batch, ONNX Runtime threads: {threads}; best of {args.rounds} interleaved rounds):",
         markdown_table(["pipeline", "images", "images/s", "end to end vs model only"], index_rows),
         "Search latency after the query image is encoded (`ImageCollection.search_vector`, synthetic vectors):",

@@ -175,6 +175,7 @@ def scatter_map(
     if on_click is not None:
         lookup = {tip: label for label, tip in zip(labels, tips)}
         scatter.sigClicked.connect(lambda _item, clicked, _ev: clicked and on_click(lookup.get(clicked[0].data(), "")))
+    plot.getPlotItem().getViewBox().setDefaultPadding(0.12)  # room for the labels of edge points
     plot.getPlotItem().hideAxis("bottom")
     plot.getPlotItem().hideAxis("left")
     plot.getPlotItem().showGrid(x=False, y=False)

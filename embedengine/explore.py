@@ -24,12 +24,14 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.runtime import ModelMissingError
 
+# The seed's four "bank" sentences (money, river, money, river): MiniLM pairs them by meaning.
 BANK_SENTENCES = (
-    "I deposited my salary at the bank this morning.",
-    "The bank approved our loan for the new house.",
-    "We had a picnic on the grassy bank of the river.",
-    "The fishermen pulled their boat up onto the muddy bank.",
+    "I need to bank the money.",
+    "The river bank was steep.",
+    "I deposited cash at the bank.",
+    "Fish swam near the river bank.",
 )
 
 ANALOGY_METHODS = ("add", "mul")
@@ -40,7 +42,7 @@ GRAMMAR = (
     ("king - man + woman", "analogy: vector arithmetic (3CosAdd; 3CosMul on the toggle)", "king - man + woman"),
     ("man : king :: woman : ?", "the same analogy in classic notation", "man : king :: woman : ?"),
     ("odd: a b c d", "which word does not belong", "odd: bread wine meat sword"),
-    ("sentences: one per line", "MiniLM similarity of whole sentences (empty = the bank demo)", "sentences:"),
+    ("sentences: a | b | c", "MiniLM similarity of sentences, split by | or lines (none = the bank demo)", "sentences:"),
     ("help", "this list", "help"),
 )
 
@@ -213,7 +215,7 @@ class MapPoint:
     word: str
     x: float
     y: float
-    role: str  # "query" | "positive" | "negative" | "answer" | "neighbour" | "odd" | "target"
+    role: str  # "query" | "positive" | "negative" | "answer" | "neighbour" | "member" | "odd" | "target"
 
 
 @dataclass
@@ -433,7 +435,7 @@ def _answer_odd(query: OddOneOutQuery, vectors, topn: int) -> OddOneOutResult:
     words = _resolve_all(vectors, query.words)
     scores = _scored(vectors.odd_one_out(words))
     odd = scores[0][0]
-    roles = [(w, "odd" if w == odd else "query") for w in words]
+    roles = [(w, "odd" if w == odd else "member") for w in words]
     return OddOneOutResult(
         words=words,
         odd=odd,
@@ -456,11 +458,15 @@ def _scored(pairs) -> list[tuple[str, float]]:
 
 
 def _answer_sentences(query: SentencesQuery, encoder=None) -> SentenceSimilarityResult:
-    if encoder is None:
-        from embedengine.text import get_text_encoder
+    try:
+        if encoder is None:
+            from embedengine.text import get_text_encoder
 
-        encoder = get_text_encoder()
-    embeddings = np.asarray(encoder.encode(query.sentences), dtype=np.float64)
+            encoder = get_text_encoder()
+        embeddings = np.asarray(encoder.encode(query.sentences), dtype=np.float64)
+    except ModelMissingError as missing:
+        raise UserError(f"Sentence mode needs the MiniLM model: {missing}",
+                        hint="Build the models once with `embedstudio models build`.") from missing
     matrix = cosine_matrix(embeddings)
     pairs = [(i, j, float(matrix[i, j])) for i in range(len(matrix)) for j in range(i + 1, len(matrix))]
     closest = max(pairs, key=lambda p: p[2])

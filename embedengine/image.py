@@ -32,7 +32,7 @@ RESIZE_SHORT_SIDE = 256
 CROP_SIZE = 224
 WIDE_GREY_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})  # > 8 bits per pixel
 ORIENTATION_TAG = 0x0112
-DECODE_NICENESS = 10  # decoder threads run this much nicer than inference (Linux)
+DECODE_NICENESS = 5  # decoder threads run this much nicer than inference (Linux)
 SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture by 90°
 
 _REASON_HINTS = {
@@ -313,6 +313,20 @@ def _prepare(source: Any, thumbnail_size: Optional[int]) -> _Prepared:
                                               hint=f"The decoder failed: {error}"), (0, 0), None)
 
 
+def _report(progress: Optional[ProgressCallback], meter: RateMeter, done: int, total: int) -> None:
+    if progress is not None:
+        progress(Progress(stage="images", done=done, total=total, unit="images",
+                          rate=meter.rate(done), eta_s=meter.eta(done)))
+
+
+def _as_list(sources: Any) -> list:
+    """The sources as a list; a single path, bytes, PIL image or HxW(xC) array counts as one source."""
+    single_array = isinstance(sources, np.ndarray) and sources.ndim < 4
+    if single_array or isinstance(sources, (str, Path, bytes, bytearray, Image.Image)):
+        return [sources]
+    return list(sources)
+
+
 class ImageEncoder:
     """ResNet50 image embeddings (2048-d ``avg_pool``) and ImageNet class probabilities."""
 
@@ -361,7 +375,7 @@ class ImageEncoder:
         Decoding runs in a thread pool at most two batches ahead of the model. Pause takes effect
         between batches; cancel also interrupts the running batch (raises :class:`~embedengine.tasks.Cancelled`).
         """
-        items = list(sources)
+        items = _as_list(sources)
         batch_size = max(1, int(batch_size))
         meter = RateMeter(len(items))
         starts = deque(range(0, len(items), batch_size))
@@ -376,10 +390,7 @@ class ImageEncoder:
                 checkpoint(cancel)
                 start, futures = in_flight.popleft()
                 yield from self._encode_batch(start, items, [f.result() for f in futures], cancel)
-                done = start + len(futures)
-                if progress is not None:
-                    progress(Progress(stage="images", done=done, total=len(items), unit="images",
-                                      rate=meter.rate(done), eta_s=meter.eta(done)))
+                _report(progress, meter, start + len(futures), len(items))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

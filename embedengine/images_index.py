@@ -33,7 +33,6 @@ from embedengine.store import (
     _ToDict,
     file_sha256,
     list_collections,
-    top_k,
     walk_files,
 )
 from embedengine.tasks import CancelToken, Cancelled, Progress, ProgressCallback, RateMeter, checkpoint
@@ -295,7 +294,7 @@ class ImageCollection:
         ``commit_every`` images are written per transaction (what a crash can lose at most).
         """
         self.add_folders(folders)
-        if not self.roots():
+        if not self.roots() and not self.store.file_records():
             raise UserError(f"collection '{self.name}' has no folders to index", hint="add a folder of photos first")
         started = time.perf_counter()
         report = IndexReport(self.name, self.roots())
@@ -303,6 +302,8 @@ class ImageCollection:
             plan = self._plan(report, progress, cancel)
             todo = self._files_to_encode(plan, report)
             self._encode_files(todo, plan.hashes, report, progress, cancel, batch_size, commit_every)
+            if plan.deleted or plan.changed:
+                self.prune_thumbnails()
         except Cancelled:
             report.cancelled = True
         return self._finish_report(report, started)
@@ -310,9 +311,9 @@ class ImageCollection:
     def _plan(self, report: IndexReport, progress, cancel) -> Plan:
         """Walk the roots and compare with the index; apply deletions and stat-only updates."""
         _report(progress, Progress(stage="scan", message=f"Looking for images in {len(report.roots)} folder(s)…"))
-        files = []
+        files: dict[str, None] = {}  # ordered set: overlapping roots list a file once
         for path in self.image_files():
-            files.append(path)
+            files[str(path)] = None
             if len(files) % 500 == 0:
                 checkpoint(cancel)
         plan = self.store.plan(files)
@@ -322,6 +323,17 @@ class ImageCollection:
         self.store.update_stats(plan.touched)
         report.unchanged = len(plan.unchanged) + len(plan.touched)
         return plan
+
+    def prune_thumbnails(self) -> int:
+        """Delete cached thumbnails no image refers to any more (and temp files a crash left); returns how many."""
+        if not self.thumbs_dir.exists():
+            return 0
+        used = {item.payload.get("thumb") for item in self.store.iter_items()}
+        stale = [p for p in self.thumbs_dir.glob("*/*")
+                 if p.suffix == ".tmp" or p.relative_to(self.thumbs_dir).as_posix() not in used]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
 
     def _keep_missing_roots(self, deleted: list[str], report: IndexReport) -> list[str]:
         """Do not forget images of a root that is absent (an unplugged drive); warn instead."""
@@ -341,6 +353,8 @@ class ImageCollection:
 
     def _encode_files(self, todo: list[FileStat], hashes: dict, report: IndexReport, progress, cancel,
                       batch_size: int, commit_every: int) -> None:
+        if not todo:
+            return  # nothing new: the model is not even loaded
         meter = RateMeter(len(todo))
         pending: list[tuple[FileEntry, Optional[np.ndarray]]] = []
         try:

@@ -47,9 +47,14 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: a single writer per collection is the caller's job
+    fcntl = None
 
 from embedengine.errors import UserError
 from embedengine.runtime import data_home
@@ -314,7 +319,8 @@ class CollectionStore:
         self._db.executescript(SCHEMA)
         self._matrices: dict[str, VectorMatrix] = {}
         self._version = 0
-        self._repair_vector_files()
+        with self._writer():
+            self._repair_vector_files()
 
     @classmethod
     def open(cls, kind: str, name: str, create: bool = True) -> "CollectionStore":
@@ -342,6 +348,10 @@ class CollectionStore:
 
     def _transaction(self):
         return _Transaction(self)
+
+    def _writer(self) -> "_WriterLock":
+        """Serialises vector-file writers across processes (a CLI run beside the desktop app)."""
+        return _WriterLock(self.folder / "write.lock")
 
     # -- meta, roots, excludes -----------------------------------------------------------------
 
@@ -386,10 +396,17 @@ class CollectionStore:
         rows = self._query("SELECT id, path, size, mtime, sha256, status, reason, indexed_at FROM files")
         return {row[1]: FileRecord(*row) for row in rows}
 
-    def plan(self, paths: Iterable[str | Path], hash_unchanged_stat: bool = False) -> Plan:
+    def plan(
+        self,
+        paths: Iterable[str | Path],
+        hash_unchanged_stat: bool = False,
+        retry: Optional[Callable[[FileRecord], bool]] = None,
+    ) -> Plan:
         """Compare files on disk with the index: size+mtime first, then the content hash.
 
-        Files that vanish while planning are skipped silently (they are simply not in the plan).
+        ``retry(record)`` True marks a known file as changed anyway (e.g. one skipped as unreadable,
+        whose permissions may have been fixed without touching its mtime). Files that vanish while
+        planning are left out of the plan.
         """
         known = self.file_records()
         plan = Plan()
@@ -400,7 +417,11 @@ class CollectionStore:
             except OSError:
                 continue
             seen.add(stat.path)
-            self._plan_one(stat, known.get(stat.path), plan, hash_unchanged_stat)
+            record = known.get(stat.path)
+            if record is not None and retry is not None and retry(record):
+                plan.changed.append(stat)
+                continue
+            self._plan_one(stat, record, plan, hash_unchanged_stat)
         plan.deleted = sorted(p for p in known if p not in seen)
         return plan
 
@@ -451,7 +472,7 @@ class CollectionStore:
         """
         n_items = sum(len(e.payloads) for e in entries)
         self._check_vectors(vectors, n_items)
-        with self._lock:
+        with self._lock, self._writer():
             starts = {m: self._append_vectors(m, v) for m, v in vectors.items()}
             with self._transaction() as db:
                 item_ids = self._insert_entries(db, entries)
@@ -463,7 +484,7 @@ class CollectionStore:
     def add_vectors(self, method: str, item_ids: Sequence[int], vectors: np.ndarray) -> None:
         """Add vectors of ``method`` for existing items (a method added later, or a resume)."""
         self._check_vectors({method: vectors}, len(item_ids))
-        with self._lock:
+        with self._lock, self._writer():
             start = self._append_vectors(method, vectors)
             with self._transaction() as db:
                 self._commit_rows(db, method, start, list(item_ids), vectors.shape[1])
@@ -476,7 +497,7 @@ class CollectionStore:
         return [r[0] for r in rows]
 
     def drop_vector_set(self, method: str) -> None:
-        with self._lock:
+        with self._lock, self._writer():
             with self._transaction() as db:
                 db.execute("DELETE FROM vector_rows WHERE method=?", (method,))
                 db.execute("DELETE FROM vector_sets WHERE method=?", (method,))
@@ -542,7 +563,9 @@ class CollectionStore:
         db.execute("UPDATE vector_sets SET rows=? WHERE method=?", (start + len(item_ids), method))
 
     def _repair_vector_files(self) -> None:
-        """Truncate uncommitted tails and delete files of old generations or dropped sets."""
+        """Truncate uncommitted tails and delete files of old generations or dropped sets.
+
+        Callers hold the writer lock, so another process's in-flight append is never cut."""
         keep: set[Path] = set()
         for method, dim, rows, generation in self._query("SELECT method, dim, rows, generation FROM vector_sets"):
             path = self._vector_file(method, generation)
@@ -673,7 +696,7 @@ class CollectionStore:
         """Rewrite a vector set without tombstones when enough rows are dead. True when it did."""
         if self.dead_fraction(method) < min_dead_fraction:
             return False
-        with self._lock:
+        with self._lock, self._writer():
             dim, rows, generation = self._vector_set_row(method)
             live = np.array(self._query("SELECT row, item_id FROM vector_rows WHERE method=? ORDER BY row",
                                         (method,)), dtype=np.int64).reshape(-1, 2)
@@ -701,6 +724,26 @@ class CollectionStore:
             folder=str(self.folder), roots=self.roots(), excludes=self.excludes(),
             files=sum(1 for f in files if f.status == "ok"), skipped=skipped, items=self.count_items(),
             vector_sets=self.vector_sets(), meta=self.all_meta())
+
+
+class _WriterLock:
+    """Exclusive lock file held while a process appends vectors (POSIX ``flock``; no-op elsewhere)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle = None
+
+    def __enter__(self) -> "_WriterLock":
+        if fcntl is not None:
+            self.handle = open(self.path, "a+b")
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
 
 
 class _Transaction:

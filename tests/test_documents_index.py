@@ -209,3 +209,13 @@ def test_word_vector_methods_use_a_saved_word_model(notes, trained_word_model):
         hits = collection.search("the water of the ocean and the moon", method, k=5).hits
         assert len(hits) == 5 and hits[0].score >= hits[-1].score
     assert collection.compare("ocean", ["w2v-avg", "w2v-tfidf", "minilm"], k=2).rows
+
+
+def test_best_sentence_falls_back_to_meaning_when_no_word_matches(models_dir):
+    from embedengine.documents.index import best_sentences
+    from embedengine.documents.methods import MiniLMEncoder
+
+    texts = ["Bread needs yeast. The moon pulls the tides. Flour and water.", "Only one sentence here"]
+    spans = best_sentences("lunar gravity and sea level", texts, MiniLMEncoder())
+    assert texts[0][spans[0][0]:spans[0][1]] == "The moon pulls the tides."
+    assert spans[1] == (0, len(texts[1]))

@@ -269,8 +269,13 @@ def test_encode_raises_for_the_first_bad_image(encoder, files):
     assert caught.value.path == str(files["text"])
 
 
-def test_encode_empty_list(encoder):
+def test_encode_empty_list_single_source_and_array_batch(encoder, files, photos):
     assert encoder.encode([]).shape == (0, 2048)
+    single = encoder.encode(files["coffee"])
+    assert single.shape == (1, 2048)
+    batch = np.stack([photos["coffee"], photos["chelsea"]])
+    from_arrays = encoder.encode(batch)
+    assert from_arrays.shape == (2, 2048) and np.abs(from_arrays[0] - single[0]).max() < 1e-4
 
 
 # --------------------------------------------------------------------------- cancel, labels, cache

@@ -257,7 +257,10 @@ def test_reindex_reads_only_new_changed_and_removed_files(models_dir, tmp_path):
         report = collection.index()
         assert (report.indexed, report.unchanged, report.removed) == (2, 1, 1)
         assert collection.count() == 3
-        horse = collection.image(folder / "horse.png")  # now holds the brick texture
+        assert len(list(collection.thumbs_dir.glob("*/*.jpg"))) == 3  # thumbnails of replaced files are gone
+    with ImageCollection.open("inc", encoder=object()) as reopened:  # an encoder that cannot encode anything
+        assert reopened.index().unchanged == 3  # nothing new: the model is not needed (nor loaded)
+        horse = reopened.image(folder / "horse.png")  # now holds the brick texture
         assert horse.labels != horse_labels and (horse.width, horse.height) == (512, 512)
 
 

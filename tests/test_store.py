@@ -124,3 +124,13 @@ def test_top_k_orders_best_first():
     scores = np.array([0.1, 0.9, 0.5, 0.7], dtype=np.float32)
     assert top_k(scores, 2).tolist() == [1, 3]
     assert top_k(scores, 10).tolist() == [1, 3, 2, 0]
+
+
+def test_retry_predicate_replans_known_files(files):
+    folder, paths = files
+    store = CollectionStore.open("documents", "retry")
+    skipped = FileEntry(**{**entry_for(paths["c.log"], 0).to_dict(), "status": "skipped", "reason": "unreadable: x"})
+    store.write_batch([entry_for(paths["a.txt"], 1), skipped], {"m": unit_rows(1)})
+    plan = store.plan([paths["a.txt"], paths["c.log"]], retry=lambda record: record.reason.startswith("unreadable"))
+    assert [s.path for s in plan.changed] == [str(paths["c.log"])]
+    assert plan.unchanged == [str(paths["a.txt"])]

@@ -95,6 +95,7 @@ def test_progress_reaches_total_and_cancel_stops_mid_encode(fp32):
     fp32.encode(texts, batch_size=8, progress=reports.append)
     assert [r.done for r in reports] == sorted(r.done for r in reports)
     assert reports[-1].done == reports[-1].total == 40 and reports[-1].unit == "texts"
+    assert reports[-1].eta_s == 0 and reports[0].eta_s > 0 and reports[-1].extra["tokens"] > 40 * 3
 
     token, seen = CancelToken(), []
 

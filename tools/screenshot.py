@@ -4,7 +4,8 @@
         --out docs/screenshots/explore.png
 
 Runs offscreen when there is no display (or under ``xvfb-run``). Uses the normal data folder unless
-``--home`` (or ``EMBEDSTUDIO_HOME``) points elsewhere; ``--model`` activates a saved word model first.
+``--home`` (or ``EMBEDSTUDIO_HOME``) points elsewhere; ``--model`` activates a saved word model first;
+``--demo`` lets the tabs do their first-launch work (demo model, demo photos) and waits for it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--query", default="", help="type this into the tab's input and wait for the answer")
     parser.add_argument("--model", default="", help="saved word model to activate before the query")
     parser.add_argument("--theme", choices=("system", "light", "dark"), default=None)
+    parser.add_argument("--demo", action="store_true", help="let tabs do their first-launch demo work and wait for it")
     parser.add_argument("--home", default="", help="EMBEDSTUDIO_HOME to use (default: the normal data folder)")
     parser.add_argument("--wait", type=float, default=90.0, help="seconds to wait for the answer at most")
     parser.add_argument("--settle", type=float, default=1.0, help="seconds to let the layout settle before the shot")
@@ -54,6 +56,15 @@ def answered(chat, cards_before: int) -> bool:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    code = take_screenshot(args)
+    from desktop.app import shutdown_app
+    from PySide6.QtWidgets import QApplication
+
+    shutdown_app(QApplication.instance())
+    return code
+
+
+def take_screenshot(args: argparse.Namespace) -> int:
     if args.home:
         os.environ["EMBEDSTUDIO_HOME"] = args.home
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -62,11 +73,13 @@ def main(argv=None) -> int:
 
     from desktop.app import create_main_window
 
-    window = create_main_window(["--no-demo"], theme=args.theme or "")
+    window = create_main_window([] if args.demo else ["--no-demo"], theme=args.theme or "")
     window.resize(width, height)
     window.tabs.setCurrentIndex(TAB_NAMES.index(args.tab))
     window.show()
     pump(args.settle)
+    if args.demo and not pump(args.wait, lambda: not window.ctx.tasks.active()):
+        print("warning: background work still running after --wait seconds", file=sys.stderr)
     if args.model:
         window.ctx.load_word_model(args.model)
         if not pump(args.wait, lambda: window.ctx.word_model_name == args.model):

@@ -74,6 +74,11 @@ class HistoryStore:
         ).fetchall()
         return [_entry(row) for row in reversed(rows)]
 
+    def count(self, tab: str) -> int:
+        if self._db is None:
+            return 0
+        return int(self._db.execute("SELECT COUNT(*) FROM entries WHERE tab=?", (tab,)).fetchone()[0])
+
     def queries(self, tab: str, limit: int = 500) -> list[str]:
         """Past query texts of ``tab``, oldest first (for Up/Down in the input)."""
         return [entry.query for entry in self.entries(tab, limit)]

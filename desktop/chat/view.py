@@ -26,6 +26,7 @@ from embedengine.tasks import Progress
 Content = Union[QWidget, str, Sequence[QWidget], None]
 Renderer = Callable[[str, Any], Content]
 CARD_MAX_WIDTH = 1100
+RESTORE_LIMIT = 30  # answers re-rendered on restart (each may hold plots); older ones stay in the database
 SHORT_MESSAGE = 60  # characters a user message shows on one line without wrapping
 
 
@@ -355,7 +356,10 @@ class ChatView(QWidget):
             self.add_note(self.welcome)
         if self.ctx is None:
             return
-        for entry in self.ctx.history.entries(self.tab):
+        saved = self.ctx.history.count(self.tab)
+        if saved > RESTORE_LIMIT:
+            self.add_note(f"{saved - RESTORE_LIMIT:,} earlier answers are not shown; Up in the input recalls their queries.")
+        for entry in self.ctx.history.entries(self.tab, RESTORE_LIMIT):
             self.add_user_message(entry.query, entry.payload)
             card = self.add_pending_answer(entry.query, entry.payload)
             card.finish(entry.kind, entry.result, save=False)

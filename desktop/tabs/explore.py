@@ -32,6 +32,7 @@ ROLE_NAMES = {
     "negative": "subtracted (−)",
     "answer": "answer",
     "neighbour": "neighbour",
+    "member": "group member",
     "odd": "odd one out",
     "target": "computed point",
 }
@@ -165,7 +166,7 @@ class ExploreTab(QWidget):
         points = word_map["points"]
         coords = np.array([[p["x"], p["y"]] for p in points], dtype=float).reshape(-1, 2)
         labels = [p["word"] for p in points]
-        highlight = [i for i, p in enumerate(points) if p["role"] not in ("neighbour",)]
+        highlight = [i for i, p in enumerate(points) if p["role"] not in ("neighbour", "member")]
         tooltips = [f"{p['word']} — {ROLE_NAMES.get(p['role'], p['role'])}" for p in points]
         explained = word_map["explained"]
         caption = f"PCA of the neighbourhood: the two axes keep {100 * (explained[0] + explained[1]):.0f}% of its variance"

@@ -37,7 +37,7 @@ WELCOME = (
     "Type a word (**cat**) to find images by label; a word in the box while you drop a photo filters its results. "
     "**dupes** groups near-duplicates · **index** a folder (or drop one) · **status** · **help**"
 )
-PLACEHOLDER = "cat  ·  dupes  ·  dupes 0.9  ·  index ~/Pictures  ·  status  ·  help   (drop or paste a photo)"
+PLACEHOLDER = "cat  ·  dupes 0.9  ·  index ~/Pictures  ·  exclude *.gif  ·  status  ·  help   (drop or paste a photo)"
 HELP_TEXT = """**Finding images**
 * Drop an image file onto this tab, paste one from the clipboard (Ctrl+V or **Paste**) or use **Pick image…**.
   The query picture need not be in the collection.
@@ -48,7 +48,8 @@ HELP_TEXT = """**Finding images**
 **Collections**
 * **Index folder…** (or drop a folder) adds it to the selected collection; re-indexing only reads new or changed files.
 * **dupes** (or **Duplicates**) groups resized, recompressed or cropped copies; move the slider to change the threshold.
-* **status** lists the collections, their folders and the files that were skipped, with the reason."""
+* **status** lists the collections, their folders and the files that were skipped, with the reason.
+* **exclude *.gif raw** leaves matching files and folders out of the selected collection (**exclude none** clears)."""
 
 
 def local_paths(mime) -> list[Path]:
@@ -189,7 +190,8 @@ class DuplicatesView(QWidget):
     def _group_widget(self, group: dict) -> QWidget:
         hits = group["images"]
         grid = cards.image_grid(_grid_items(hits), on_click=lambda i: self.on_click(hits[i]), columns=6, thumb=110)
-        title = f"{len(hits)} images · similarity {group['min_similarity']:.3f}–{group['max_similarity']:.3f}"
+        low, high = f"{group['min_similarity']:.3f}", f"{group['max_similarity']:.3f}"
+        title = f"{len(hits)} images · similarity {low if low == high else f'{low}–{high}'}"
         return cards.stack(grid, title=title)
 
 
@@ -197,8 +199,11 @@ def _grid_items(hits: list[dict]) -> list[tuple]:
     return [(hit["thumbnail"] or hit["path"], short_name(hit["path"]), hit["score"]) for hit in hits]
 
 
-class _PasteFilter(QObject):
-    """Ctrl+V in the input: an image on the clipboard becomes a query instead of text."""
+class _InputFilter(QObject):
+    """On the input line: Ctrl+V with an image on the clipboard, and dropped files, become queries, not text."""
+
+    DRAG_EVENTS = {QEvent.Type.DragEnter: "dragEnterEvent", QEvent.Type.DragMove: "dragMoveEvent",
+                   QEvent.Type.Drop: "dropEvent"}
 
     def __init__(self, tab: "ImagesTab") -> None:
         super().__init__(tab)
@@ -207,6 +212,10 @@ class _PasteFilter(QObject):
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt naming)
         if event.type() == QEvent.Type.KeyPress and event.matches(QKeySequence.StandardKey.Paste):
             return self.tab.paste_image()
+        handler = self.DRAG_EVENTS.get(event.type())
+        if handler and (local_paths(event.mimeData()) or event.mimeData().hasImage()):
+            getattr(self.tab, handler)(event)
+            return True
         return False
 
 
@@ -232,7 +241,7 @@ class ImagesTab(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.chat)
         self.setAcceptDrops(True)
-        self.chat.input.installEventFilter(_PasteFilter(self))
+        self.chat.input.installEventFilter(_InputFilter(self))
         QShortcut(QKeySequence.StandardKey.Paste, self, self.paste_image,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
@@ -241,6 +250,8 @@ class ImagesTab(QWidget):
     def _build_bar(self) -> None:
         self.collection_box = QComboBox()
         self.collection_box.setToolTip("The image collection to search")
+        self.collection_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.collection_box.setMinimumContentsLength(8)
         self.collection_box.currentTextChanged.connect(
             lambda name: name and self.ctx.settings.setValue("images/collection", name))
         self.refresh_collections()
@@ -295,15 +306,15 @@ class ImagesTab(QWidget):
     def ensure_demo(self) -> None:
         """Index the shipped photos into "demo" in the background; a card shows it on a first launch."""
         first_time = engine.DEMO_COLLECTION not in engine.collection_names()
-        note = self.chat.add_note("Indexing the demo photos so you can try the tab right away…") if first_time else None
-        handle = self._track(self.ctx.tasks.run(self._index_demo, label="index demo images",
-                                    on_result=lambda report: self._demo_ready(report, note),
-                                    on_error=lambda error: note and note.fail(error)))
+        note = self.chat.add_note("") if first_time else None
+        self.demo_task = self._track(self.ctx.tasks.run(
+            self._index_demo, label="index demo images",
+            on_result=lambda report: self._demo_ready(report, note),
+            on_error=lambda error: note.fail(error) if note else self.ctx.status_message(str(error))))
         if note is not None:
             progress = cards.ProgressCard()
-            progress.attach(handle)
+            progress.attach(self.demo_task)
             note.set_content([cards.text("Indexing the demo photos so you can try the tab right away…"), progress])
-        self.demo_task = handle
 
     def _index_demo(self, progress=None, cancel=None) -> engine.IndexReport:
         return self.collection(engine.DEMO_COLLECTION, create=True).index(
@@ -440,8 +451,17 @@ class ImagesTab(QWidget):
             self._run_index(card, target, [str(Path(rest.strip()).expanduser())])
         elif command == "status":
             card.finish("status", {"collections": [self.collection(n).status() for n in engine.collection_names()]})
+        elif command == "exclude":
+            self._set_excludes(card, name, rest.split())
         else:
             self._track(card.run_task("image_search", self._label_search, name, text))
+
+    def _set_excludes(self, card, name: str, patterns: list[str]) -> None:
+        """``exclude *.gif raw`` replaces the collection's excludes (``exclude none`` clears them)."""
+        collection = self.collection(name, create=True)
+        collection.set_excludes([] if patterns == ["none"] else patterns)
+        card.finish("status", {"collections": [collection.status()]})
+        self.chat.notify("Excludes saved: re-index the collection to apply them")
 
     # Engine calls (run on a worker thread)
 
@@ -477,7 +497,7 @@ class ImagesTab(QWidget):
         hits = result["hits"]
         if hits:
             widgets.append(cards.image_grid(_grid_items(hits), on_click=lambda i: self.show_preview(hits[i]),
-                                            columns=5, thumb=150))
+                                            columns=6, thumb=130))
         else:
             widgets.append(cards.text("No matching images. Index a folder, or try another label."))
         return widgets
@@ -518,9 +538,16 @@ class ImagesTab(QWidget):
                                           expanded=True))
         return widgets
 
-    def _render_status(self, result: dict) -> QWidget:
-        rows = [[s["name"], s["images"], len(s["skipped"]), "; ".join(s["roots"])] for s in result["collections"]]
-        return cards.table(["collection", "images", "skipped", "folders"], rows)
+    def _render_status(self, result: dict) -> list[QWidget]:
+        statuses = result["collections"]
+        rows = [[s["name"], s["images"], len(s["skipped"]), "; ".join(s["roots"]), " ".join(s["excludes"])]
+                for s in statuses]
+        widgets = [cards.table(["collection", "images", "skipped", "folders", "excludes"], rows)]
+        for status in statuses:
+            if status["skipped"]:
+                skipped = cards.table(["file", "reason"], [[s["path"], s["reason"]] for s in status["skipped"]])
+                widgets.append(cards.expander(f"Skipped in '{status['name']}' ({len(status['skipped'])})", skipped))
+        return widgets
 
     def show_preview(self, hit: dict) -> ImagePreview:
         """Open the larger preview of a result (non-modal, so tests and users can keep working)."""

@@ -102,7 +102,6 @@ class TrainTab(QWidget):
         self._build()
         self.preview_timer = QTimer(self, singleShot=True, interval=300, timeout=self.preview_corpus)
         self._restore_settings()
-        self.refresh_models()
         self._set_running(False)
         if start_demo if start_demo is not None else demo_wanted(ctx):
             QTimer.singleShot(0, self.start_demo_if_needed)
@@ -113,31 +112,27 @@ class TrainTab(QWidget):
         column = QVBoxLayout(left)
         column.addWidget(self._corpus_group())
         column.addWidget(self._params_group())
-        column.addWidget(self._run_group())
-        column.addWidget(self._models_group())
+        self.models = ModelsPanel(self.ctx, self.chat)
+        column.addWidget(self.models)
         column.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(left)
-        scroll.setMinimumWidth(380)
+        scroll.setMinimumWidth(left.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self._run_group())
+        right.addWidget(self.chat)
+        right.setStretchFactor(1, 1)
+        right.setSizes([430, 370])
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
-        splitter.addWidget(self.chat)
+        splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([440, 760])
+        splitter.setSizes([scroll.minimumWidth(), 1000])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
-
-    def _buttons(self, *specs: tuple[str, str, Any]) -> tuple[QHBoxLayout, list[QPushButton]]:
-        row, buttons = QHBoxLayout(), []
-        for text, tip, slot in specs:
-            button = QPushButton(text)
-            button.setToolTip(tip)
-            button.clicked.connect(slot)
-            row.addWidget(button)
-            buttons.append(button)
-        return row, buttons
 
     def _corpus_group(self) -> QGroupBox:
         group = QGroupBox("Corpus")
@@ -145,7 +140,7 @@ class TrainTab(QWidget):
         self.corpus_list = QListWidget()
         self.corpus_list.setToolTip("Text files and folders to train on — drop them anywhere on this tab")
         self.corpus_list.setMaximumHeight(110)
-        row, _ = self._buttons(
+        row, _ = button_row(
             ("Add files…", "Choose text files", self._choose_files),
             ("Add folder…", "Choose a folder of text files", self._choose_folder),
             ("Remove", "Remove the selected entries", self._remove_selected),
@@ -180,17 +175,18 @@ class TrainTab(QWidget):
     def _run_group(self) -> QGroupBox:
         group = QGroupBox("Training")
         layout = QVBoxLayout(group)
-        row, (self.start_button, self.pause_button, self.cancel_button) = self._buttons(
+        row, (self.start_button, self.pause_button, self.cancel_button) = button_row(
             ("Start", "Train on the corpus with these settings", self.start_training),
             ("Pause", "Pause or resume training", self.toggle_pause),
             ("Cancel", "Stop now and keep the partly trained model", self.cancel_training),
         )
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(False)
         self.progress_label = QLabel("Idle")
         self.progress_label.setObjectName("muted")
         self.loss_plot = plots.LinePlot(title="Training loss", x_label="words processed", y_label="loss")
-        self.loss_plot.setMinimumHeight(180)
+        self.loss_plot.setMinimumHeight(160)
         for item in (row, self.progress_bar, self.progress_label, self.loss_plot):
             layout.addLayout(item) if isinstance(item, QHBoxLayout) else layout.addWidget(item)
         save_row = QHBoxLayout()
@@ -201,23 +197,6 @@ class TrainTab(QWidget):
         save_row.addWidget(self.name_edit, 1)
         save_row.addWidget(self.save_button)
         layout.addLayout(save_row)
-        return group
-
-    def _models_group(self) -> QGroupBox:
-        group = QGroupBox("Saved models")
-        layout = QVBoxLayout(group)
-        self.models_list = QListWidget()
-        self.models_list.setMaximumHeight(140)
-        self.models_list.itemDoubleClicked.connect(lambda item: self.load_model(item.data(Qt.ItemDataRole.UserRole)))
-        row, self.model_buttons = self._buttons(
-            ("Load", "Make the selected model active (Explore uses it)", lambda: self._with_selected(self.load_model)),
-            ("Rename…", "Rename the selected model", self._ask_rename),
-            ("Delete", "Delete the selected model", self._ask_delete),
-            ("Export…", "Save as word2vec text (.txt) or binary (.bin)", self._ask_export),
-            ("Import…", "Add pre-trained vectors (word2vec text/binary, GloVe)", self._ask_import),
-        )
-        layout.addWidget(self.models_list)
-        layout.addLayout(row)
         return group
 
     def shutdown(self) -> None:
@@ -390,10 +369,11 @@ class TrainTab(QWidget):
         self.progress_bar.setValue(self.progress_bar.value() if result.cancelled else 1000)
         self.progress_label.setText("Cancelled — partial model kept" if result.cancelled else "Finished")
         self.chat.add_answer("training", training_summary(result), query="training run")
-        self.name_edit.setText(self.name_edit.text() or suggested_name(result))
-        self.chat.add_note("Type a name below (or use **Save model**) to keep it. Evaluating…")
+        self.name_edit.setText(suggested_name(result))
+        self.chat.add_note("Keep it with **Save model** (or type a name below and press Enter). Evaluating…")
         self.ctx.tasks.run(evaluate_vectors, result.vectors, on_result=self._on_evaluated,
-                           on_error=self._on_train_error, label="evaluate")
+                           on_error=lambda error: self.chat.add_pending_answer("evaluation").fail(error),
+                           label="evaluate")
 
     def _on_evaluated(self, evaluation: dict) -> None:
         if self.pending_result is not None:
@@ -402,16 +382,15 @@ class TrainTab(QWidget):
 
     def _on_train_error(self, error: BaseException) -> None:
         self.progress_label.setText("Failed")
-        card = self.chat.add_pending_answer("training")
-        card.fail(error)
+        self.chat.add_pending_answer("training").fail(error)
 
     def _on_demo_ready(self, outcome) -> None:
         self.progress_bar.setValue(1000)
         self.progress_label.setText("Demo model ready")
-        self.refresh_models()
+        self.models.refresh()
         self.chat.add_note(f"Demo model **{outcome.info.name}** is ready ({outcome.info.vocab_size:,} words) "
                            "and active — try the Explore tab.")
-        self.load_model(outcome.info.name)
+        self.models.load_model(outcome.info.name)
 
     def _on_cancelled(self) -> None:
         self.progress_label.setText("Cancelled")
@@ -433,79 +412,9 @@ class TrainTab(QWidget):
     def _after_save(self, name: str, vectors) -> None:
         self.pending_result = None
         self.save_button.setEnabled(False)
-        self.refresh_models()
+        self.models.refresh()
         vectors.name = name
         self.ctx.set_word_model(name, vectors)
-
-    def refresh_models(self) -> None:
-        self.models_list.clear()
-        for info in library.list_models():
-            item = QListWidgetItem(f"{info.name} — {info.vocab_size:,} words · {info.dim}d")
-            item.setData(Qt.ItemDataRole.UserRole, info.name)
-            item.setToolTip(model_tooltip(info))
-            self.models_list.addItem(item)
-
-    def model_names(self) -> list[str]:
-        return [self.models_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.models_list.count())]
-
-    def selected_model(self) -> str:
-        item = self.models_list.currentItem()
-        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
-
-    def _with_selected(self, action) -> None:
-        name = self.selected_model()
-        if name:
-            action(name)
-
-    def load_model(self, name: str) -> None:
-        self.ctx.load_word_model(name, on_loaded=lambda v: self.chat.add_note(f"Model **{name}** is active."),
-                                 on_error=self._on_train_error)
-
-    def rename_model(self, old: str, new: str) -> None:
-        self._library_task(f"rename “{old}” → “{new}”", library.rename_model, old, new)
-
-    def delete_model(self, name: str) -> None:
-        if name == self.ctx.word_model_name:
-            self.ctx.set_word_model("", None)
-        self._library_task(f"delete “{name}”", library.delete_model, name)
-
-    def export_model(self, name: str, path: str) -> None:
-        self._library_task(f"export “{name}”", library.export_model, name, path)
-
-    def import_file(self, path: str, name: Optional[str] = None) -> None:
-        self._library_task(f"import {Path(path).name}", library.import_vectors, path, name)
-
-    def _library_task(self, query: str, fn, *args) -> None:
-        """Run a library operation off the UI thread; report it in the log and refresh the list."""
-        card = self.chat.add_pending_answer(query)
-        handle = card.run_task("library", _library_call, fn, *args)
-        handle.done.connect(self.refresh_models)
-
-    def _ask_rename(self) -> None:
-        old = self.selected_model()
-        new, ok = QInputDialog.getText(self, "Rename model", "New name:", text=old) if old else ("", False)
-        if ok and new.strip() and new.strip() != old:
-            self.rename_model(old, new.strip())
-
-    def _ask_delete(self) -> None:
-        name = self.selected_model()
-        if name and QMessageBox.question(self, "Delete model", f"Delete “{name}”?") == QMessageBox.StandardButton.Yes:
-            self.delete_model(name)
-
-    def _ask_export(self) -> None:
-        name = self.selected_model()
-        if not name:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export vectors", f"{name}.txt",
-                                              "word2vec text (*.txt);;word2vec binary (*.bin)")
-        if path:
-            self.export_model(name, path)
-
-    def _ask_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import pre-trained vectors", "",
-                                              "Vectors (*.txt *.vec *.bin *.gz);;All files (*)")
-        if path:
-            self.import_file(path)
 
     # -- rendering ----------------------------------------------------------------------------------
     def render(self, kind: str, result: Any):
@@ -543,6 +452,117 @@ class TrainTab(QWidget):
             box.valueChanged.connect(self._save_settings)
         if self.corpus_list.count():
             QTimer.singleShot(0, self.preview_corpus)
+
+
+class ModelsPanel(QGroupBox):
+    """The user's saved word models: load (make active), rename, delete, export, import.
+
+    Library operations run off the UI thread and are reported as cards in the Train conversation.
+    """
+
+    def __init__(self, ctx, chat: ChatView) -> None:
+        super().__init__("Saved models")
+        self.ctx = ctx
+        self.chat = chat
+        layout = QVBoxLayout(self)
+        self.list = QListWidget()
+        self.list.setMaximumHeight(140)
+        self.list.itemDoubleClicked.connect(lambda item: self.load_model(item.data(Qt.ItemDataRole.UserRole)))
+        row, self.buttons = button_row(
+            ("Load", "Make the selected model active (Explore uses it)", lambda: self._with_selected(self.load_model)),
+            ("Rename…", "Rename the selected model", self._ask_rename),
+            ("Delete", "Delete the selected model", self._ask_delete),
+            ("Export…", "Save as word2vec text (.txt) or binary (.bin)", self._ask_export),
+            ("Import…", "Add pre-trained vectors (word2vec text/binary, GloVe)", self._ask_import),
+        )
+        layout.addWidget(self.list)
+        layout.addLayout(row)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.list.clear()
+        for info in library.list_models():
+            item = QListWidgetItem(f"{info.name} — {info.vocab_size:,} words · {info.dim}d")
+            item.setData(Qt.ItemDataRole.UserRole, info.name)
+            item.setToolTip(model_tooltip(info))
+            self.list.addItem(item)
+
+    def names(self) -> list[str]:
+        return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
+
+    def selected(self) -> str:
+        item = self.list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
+
+    def _with_selected(self, action) -> None:
+        name = self.selected()
+        if name:
+            action(name)
+
+    def load_model(self, name: str) -> None:
+        self.ctx.load_word_model(name, on_loaded=lambda v: self.chat.add_note(f"Model **{name}** is active."),
+                                 on_error=self._show_error)
+
+    def _show_error(self, error: BaseException) -> None:
+        self.chat.add_pending_answer("load model").fail(error)
+
+    def rename_model(self, old: str, new: str) -> None:
+        self._library_task(f"rename “{old}” → “{new}”", library.rename_model, old, new)
+
+    def delete_model(self, name: str) -> None:
+        if name == self.ctx.word_model_name:
+            self.ctx.set_word_model("", None)
+        self._library_task(f"delete “{name}”", library.delete_model, name)
+
+    def export_model(self, name: str, path: str) -> None:
+        self._library_task(f"export “{name}”", library.export_model, name, path)
+
+    def import_file(self, path: str, name: Optional[str] = None) -> None:
+        self._library_task(f"import {Path(path).name}", library.import_vectors, path, name)
+
+    def _library_task(self, query: str, fn, *args) -> None:
+        """Run a library operation off the UI thread; report it in the log and refresh the list."""
+        card = self.chat.add_pending_answer(query)
+        handle = card.run_task("library", _library_call, fn, *args)
+        handle.done.connect(self.refresh)
+
+    def _ask_rename(self) -> None:
+        old = self.selected()
+        new, ok = QInputDialog.getText(self, "Rename model", "New name:", text=old) if old else ("", False)
+        if ok and new.strip() and new.strip() != old:
+            self.rename_model(old, new.strip())
+
+    def _ask_delete(self) -> None:
+        name = self.selected()
+        if name and QMessageBox.question(self, "Delete model", f"Delete “{name}”?") == QMessageBox.StandardButton.Yes:
+            self.delete_model(name)
+
+    def _ask_export(self) -> None:
+        name = self.selected()
+        if not name:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export vectors", f"{name}.txt",
+                                              "word2vec text (*.txt);;word2vec binary (*.bin)")
+        if path:
+            self.export_model(name, path)
+
+    def _ask_import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import pre-trained vectors", "",
+                                              "Vectors (*.txt *.vec *.bin *.gz);;All files (*)")
+        if path:
+            self.import_file(path)
+
+
+def button_row(*specs: tuple[str, str, Any]) -> tuple[QHBoxLayout, list[QPushButton]]:
+    """A row of push buttons from (text, tooltip, slot) triples."""
+    row, buttons = QHBoxLayout(), []
+    for text, tip, slot in specs:
+        button = QPushButton(text)
+        button.setToolTip(tip)
+        button.clicked.connect(slot)
+        row.addWidget(button)
+        buttons.append(button)
+    return row, buttons
 
 
 def _spin_box(spec: ParamSpec, default: float) -> QSpinBox | QDoubleSpinBox:
@@ -617,7 +637,7 @@ def render_training(result: dict) -> list[QWidget]:
         ["Vocabulary", f"{result['vocab_size']:,} words × {result['dim']}"],
         ["Corpus", f"{result['tokens']:,} tokens in {result['files']} file(s)"],
     ]
-    widgets = [cards.heading(state), cards.table(["", ""], rows, max_height=200)]
+    widgets = [cards.heading(state), cards.table(["Measure", "Value"], rows, max_height=200)]
     history = result.get("loss_history") or []
     if history:
         plot = plots.LinePlot(title="Loss", x_label="words processed", y_label="loss")

@@ -29,6 +29,8 @@ def register(subparsers) -> None:
                        help="folders (or image files) to add; none re-indexes the collection's folders")
     index.add_argument("--exclude", action="append", default=None, metavar="GLOB",
                        help="leave out matching files or folders (repeatable; replaces the saved excludes)")
+    index.add_argument("--remove", action="append", default=[], type=Path, metavar="FOLDER",
+                       help="stop indexing FOLDER: its images leave the collection (repeatable)")
     _collection_option(index)
 
     search = add_command(sub, "search", run_search, "find the images most similar to IMAGE", format_search)
@@ -64,6 +66,8 @@ def run_index(args: argparse.Namespace) -> IndexReport:
         with ImageCollection(args.collection, create=create) as collection:
             if args.exclude is not None:
                 collection.set_excludes(args.exclude)
+            for folder in args.remove:
+                collection.remove_folder(folder)
             return collection.index(args.folders, progress=bar)
     finally:
         bar.close()

@@ -22,7 +22,7 @@ from embedengine.errors import UserError
 from embedengine.store import CollectionStore, FileEntry, FileStat, Plan, list_collections, walk_files
 from embedengine.tasks import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
 
-from .extract import SUPPORTED_EXTENSIONS, ExtractError, extract, file_kind, read_bytes
+from .extract import ExtractError, extract, file_kind, read_bytes
 from .methods import (DEFAULT_METHOD, FUSION_DEPTH, METHODS, BM25Index, DenseEncoder, MiniLMEncoder,
                       WordAverageEncoder, document_frequencies, idf_table, lexical_tokens, load_word_vectors,
                       method_info, reciprocal_rank_fusion, stored_methods)
@@ -33,6 +33,7 @@ DEFAULT_COLLECTION = "default"
 SYNC_BATCH_FILES = 16
 EMBED_BATCH = 64
 SNIPPET_CHARS = 320
+SEMANTIC_SNIPPETS = 10  # hits whose best sentence MiniLM may pick (when no query word matches)
 TFIDF_REFRESH = 0.2  # rebuild TF-IDF vectors when the passage count moved by more than 20 %
 
 
@@ -235,7 +236,7 @@ class DocumentCollection:
     def _sync(self, report: IndexReport, progress, cancel) -> None:
         _emit(progress, Progress("scan", 0, None, "files", message="looking for files…"))
         paths = list(walk_files(self.store.roots(), None, self.store.excludes()))
-        plan = self.store.plan(paths)
+        plan = self.store.plan(paths, retry=lambda record: record.reason.startswith("unreadable"))
         report.files_seen = len(paths)
         report.files_unchanged = len(plan.unchanged) + len(plan.touched)
         report.files_new, report.files_changed = len(plan.new), len(plan.changed)
@@ -289,7 +290,7 @@ class DocumentCollection:
             return
         base = WordAverageEncoder(load_word_vectors(self.word_model), self.word_model)
         n_docs, df = document_frequencies((item.payload["text"] for item in self.store.iter_items()), base.tokens)
-        idf = {t: v for t, v in idf_table(n_docs, df).items() if t in base._index}
+        idf = {t: v for t, v in idf_table(n_docs, df).items() if base.knows(t)}
         self.store.drop_vector_set("w2v-tfidf")
         self.store.set_meta("tfidf_idf", idf)
         self.store.set_meta("tfidf_passages", count)
@@ -334,13 +335,18 @@ class DocumentCollection:
             raise UserError("type something to search for")
         info = method_info(method)
         filters = make_filters(folder, file_types)
-        allowed = self.store.item_ids_for_paths(filters.accepts) if filters.active() else None
         started = time.perf_counter()
-        ranked, encode_s = self._rank(query, method, k, allowed)
+        ranked, encode_s = self.rank(query, method, k, filters)
         search_ms = (time.perf_counter() - started - encode_s) * 1000
         hits = self._hits(query, ranked, method)
         return SearchResult(self.name, query, method, info.label, hits, self._searchable(method),
                             encode_s * 1000, search_ms, filters.to_dict())
+
+    def rank(self, query: str, method: str, k: int, filters: Optional[_Filters] = None
+             ) -> tuple[list[tuple[int, float]], float]:
+        """[(item_id, score)] best first, and the seconds spent encoding the query (no snippets)."""
+        allowed = self.store.item_ids_for_paths(filters.accepts) if filters and filters.active() else None
+        return self._rank(query, method_info(method).key, k, allowed)
 
     def _rank(self, query: str, method: str, k: int, allowed) -> tuple[list[tuple[int, float]], float]:
         """[(item_id, score)] best first, and the seconds spent encoding the query."""
@@ -392,13 +398,12 @@ class DocumentCollection:
         return next((s.live_rows for s in self.store.vector_sets() if s.method == source), 0)
 
     def _hits(self, query: str, ranked: list[tuple[int, float]], method: str) -> list[PassageHit]:
-        items = {item.id: item for item in self.store.items([i for i, _ in ranked])}
+        found = {item.id: item for item in self.store.items([i for i, _ in ranked])}
+        kept = [(item_id, score) for item_id, score in ranked if item_id in found]
         semantic = self.encoder("minilm") if method in ("minilm", "hybrid") else None
-        hits = []
-        for rank, (item_id, score) in enumerate(ranked, start=1):
-            if item_id in items:
-                hits.append(make_hit(rank, score, items[item_id], query, semantic))
-        return hits
+        sentences = best_sentences(query, [found[i].payload["text"] for i, _ in kept], semantic)
+        return [make_hit(rank, score, found[item_id], sentence)
+                for rank, ((item_id, score), sentence) in enumerate(zip(kept, sentences), start=1)]
 
     def more_like(self, item_id: int, method: str = DEFAULT_METHOD, k: int = 10) -> SearchResult:
         """Passages like a given passage (the passage itself left out)."""
@@ -451,16 +456,33 @@ def read_entry(stat: FileStat) -> FileEntry:
                      payloads=[p.to_payload() for p in passages])
 
 
-def best_sentence(query: str, text: str, semantic: Optional[DenseEncoder] = None) -> tuple[int, int]:
-    """Span of the sentence of ``text`` sharing most query words (MiniLM decides when none do)."""
-    spans = sentence_spans(text) or [(0, len(text))]
+def best_sentences(query: str, texts: Sequence[str], semantic: Optional[DenseEncoder] = None) -> list[tuple[int, int]]:
+    """For each text, the span of the sentence sharing most query words; where none shares any,
+    MiniLM picks the closest sentence (one batched encode for all such texts)."""
     wanted = set(lexical_tokens(query))
-    overlaps = [len(wanted.intersection(lexical_tokens(text[s:e]))) for s, e in spans]
-    best = int(np.argmax(overlaps))
-    if overlaps[best] == 0 and semantic is not None and len(spans) > 1:
-        vectors = semantic.encode([query] + [text[s:e] for s, e in spans])
-        best = int(np.argmax(vectors[1:] @ vectors[0]))
-    return spans[best]
+    all_spans = [sentence_spans(text) or [(0, len(text))] for text in texts]
+    best: list[Optional[tuple[int, int]]] = []
+    for text, spans in zip(texts, all_spans):
+        overlaps = [len(wanted.intersection(lexical_tokens(text[s:e]))) for s, e in spans]
+        top = int(np.argmax(overlaps))
+        best.append(spans[top] if overlaps[top] or semantic is None or len(spans) == 1 else None)
+    unresolved = [i for i, span in enumerate(best) if span is None]
+    for i in unresolved[SEMANTIC_SNIPPETS:]:
+        best[i] = all_spans[i][0]
+    unresolved = unresolved[:SEMANTIC_SNIPPETS]
+    if unresolved:
+        candidates = [(i, span) for i in unresolved for span in all_spans[i]]
+        vectors = semantic.encode([query] + [texts[i][s:e] for i, (s, e) in candidates])
+        scores = vectors[1:] @ vectors[0]
+        for i in unresolved:
+            rows = [row for row, (owner, _) in enumerate(candidates) if owner == i]
+            best[i] = candidates[max(rows, key=lambda row: scores[row])][1]
+    return best
+
+
+def best_sentence(query: str, text: str, semantic: Optional[DenseEncoder] = None) -> tuple[int, int]:
+    """Span of the sentence of ``text`` that best matches ``query``."""
+    return best_sentences(query, [text], semantic)[0]
 
 
 def snippet_around(text: str, span: tuple[int, int], limit: int = SNIPPET_CHARS) -> tuple[str, tuple[int, int]]:
@@ -484,10 +506,9 @@ def snippet_around(text: str, span: tuple[int, int], limit: int = SNIPPET_CHARS)
     return snippet, (start + offset, end + offset)
 
 
-def make_hit(rank: int, score: float, item, query: str, semantic: Optional[DenseEncoder]) -> PassageHit:
+def make_hit(rank: int, score: float, item, sentence: tuple[int, int]) -> PassageHit:
     payload = item.payload
     text = payload["text"]
-    sentence = best_sentence(query, text, semantic)
     snippet, highlight = snippet_around(text, sentence)
     path = Path(item.path)
     return PassageHit(rank, float(score), item.id, item.path, path.name, str(path.parent),
@@ -500,7 +521,3 @@ def _hit_cell(hit: PassageHit) -> str:
     sentence = hit.text[hit.sentence[0]:hit.sentence[1]]
     short = sentence if len(sentence) <= 90 else sentence[:87] + "…"
     return f"{hit.file_name}{page}: {short}"
-
-
-def supported_extensions() -> list[str]:
-    return sorted(SUPPORTED_EXTENSIONS)

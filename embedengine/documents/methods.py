@@ -200,6 +200,10 @@ class WordAverageEncoder(DenseEncoder):
         self._index = vectors.key_to_index
         units = np.asarray(vectors.vectors, dtype=np.float32)
         self._units = units / np.maximum(np.linalg.norm(units, axis=1, keepdims=True), 1e-12)
+        self._unseen_idf = max(idf.values(), default=1.0) if idf else 1.0  # words new since the IDF was taken
+
+    def knows(self, word: str) -> bool:
+        return word in self._index
 
     def tokens(self, text: str) -> list[str]:
         return self._tokenize(text, keep_digits=self._keep_digits)
@@ -207,14 +211,9 @@ class WordAverageEncoder(DenseEncoder):
     def _weights(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         counts = Counter(t for t in tokens if t in self._index)
         ids = np.fromiter((self._index[t] for t in counts), dtype=np.int64, count=len(counts))
-        weights = np.fromiter((c * (self.idf.get(t, self._max_idf()) if self.idf is not None else 1.0)
+        weights = np.fromiter((c * (self.idf.get(t, self._unseen_idf) if self.idf is not None else 1.0)
                                for t, c in counts.items()), dtype=np.float32, count=len(counts))
         return ids, weights
-
-    def _max_idf(self) -> float:
-        if not hasattr(self, "_cached_max_idf"):
-            self._cached_max_idf = max(self.idf.values(), default=1.0) if self.idf else 1.0
-        return self._cached_max_idf
 
     def encode(self, texts, progress=None, cancel=None) -> np.ndarray:
         out = np.zeros((len(texts), self._units.shape[1]), dtype=np.float32)

@@ -28,7 +28,6 @@ class Batch:
 
     tokens: np.ndarray      # vocabulary ids, int64 [n] (first/last rows may be context-only halo)
     mask: np.ndarray        # float32 [n, 2W]: 1 where (centre i, context i + offsets[k]) is a pair
-    uses: np.ndarray        # float32 [n]: how many pairs use row i as the (skip-gram) input
     offsets: np.ndarray     # int [2W]: -W..-1, 1..W
     negatives: np.ndarray   # shared noise words, int64 [G, K], one row per group of rows ([0, 0] for softmax)
     words_done: float       # training position (vocabulary words, all epochs) after this batch
@@ -106,19 +105,21 @@ def sgns_step(syn0: np.ndarray, syn1: np.ndarray, batch: Batch, alpha: float, ne
     """Skip-gram with negative sampling; returns the mean loss per pair when measured."""
     inputs, targets = syn0[batch.tokens], syn1[batch.tokens]
     grad_in, grad_out = np.zeros_like(inputs), np.zeros_like(targets)
+    uses = np.zeros(len(inputs), dtype=np.float32)  # pairs in which each row is the input
     loss = 0.0
     for weight, centres, contexts in batch.pairs():
+        uses[contexts] += weight
         probability = sigmoid(rowdot(inputs[contexts], targets[centres]))
         if batch.measure_loss:
             loss += _positive_loss(probability, weight)
         coefficient = ((1.0 - probability) * weight * alpha)[:, None]
         grad_out[centres] += coefficient * inputs[contexts]
         grad_in[contexts] += coefficient * targets[centres]
-    noise_grad, noise_loss = _noise_step(inputs, batch.uses, syn1, batch, alpha, negative)
+    noise_grad, noise_loss = _noise_step(inputs, uses, syn1, batch, alpha, negative)
     grad_in += noise_grad
     scatter_add_rows(syn1, batch.tokens, grad_out)
     scatter_add_rows(syn0, batch.tokens, grad_in)
-    return (loss + noise_loss) / max(1.0, float(batch.uses.sum())) if batch.measure_loss else None
+    return (loss + noise_loss) / max(1.0, float(uses.sum())) if batch.measure_loss else None
 
 
 def cbow_step(syn0: np.ndarray, syn1: np.ndarray, batch: Batch, alpha: float, negative: int) -> Optional[float]:
@@ -152,20 +153,22 @@ def softmax_step(syn0: np.ndarray, syn1: np.ndarray, batch: Batch, alpha: float,
     probability /= probability.sum(axis=1, keepdims=True)
     loss = 0.0
     grad_in, grad_out = np.zeros_like(inputs), np.zeros_like(targets)
+    uses = np.zeros(len(inputs), dtype=np.float32)
     rows = np.arange(len(batch.tokens))
     for weight, centres, contexts in batch.pairs():
+        uses[contexts] += weight
         if batch.measure_loss:
             chosen = probability[rows[contexts], batch.tokens[centres]]
             loss += _positive_loss(chosen, weight)
         coefficient = (weight * alpha)[:, None]
         grad_out[centres] += coefficient * inputs[contexts]
         grad_in[contexts] += coefficient * targets[centres]
-    probability *= (-alpha) * batch.uses[:, None]
+    probability *= (-alpha) * uses[:, None]
     grad_in += probability @ syn1
     syn1 += probability.T @ inputs
     scatter_add_rows(syn1, batch.tokens, grad_out)
     scatter_add_rows(syn0, batch.tokens, grad_in)
-    return loss / max(1.0, float(batch.uses.sum())) if batch.measure_loss else None
+    return loss / max(1.0, float(uses.sum())) if batch.measure_loss else None
 
 
 KERNELS = {"sgns": sgns_step, "cbow": cbow_step, "softmax": softmax_step}

@@ -59,16 +59,6 @@ def window_mask(sentences: np.ndarray, window: int, rng: np.random.Generator) ->
     return offsets, mask.astype(np.float32)
 
 
-def input_uses(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """uses[j] = number of pairs whose context (skip-gram input) is token j."""
-    count = len(mask)
-    uses = np.zeros(count, dtype=np.float32)
-    for column, offset in enumerate(offsets.tolist()):
-        if abs(offset) < count:
-            uses[max(0, offset):count + min(0, offset)] += mask[max(0, -offset):count - max(0, offset), column]
-    return uses
-
-
 def _subsample(raw: np.ndarray, keep_prob: np.ndarray, rng: np.random.Generator):
     """Drop sentence markers and frequent words; returns kept ids, their sentence ids, words seen."""
     breaks = raw == SENTENCE_END
@@ -97,7 +87,7 @@ class ChunkBatcher:
             batch_mask = mask[low:high].copy()
             batch_mask[:start - low] = 0.0  # halo rows are contexts only: their own windows
             batch_mask[stop - low:] = 0.0  # are trained in the neighbouring batch
-            yield Batch(tokens[low:high], batch_mask, input_uses(batch_mask, offsets), offsets,
+            yield Batch(tokens[low:high], batch_mask, offsets,
                         self._negatives(rng, high - low), words_before + words_seen * stop / max(1, len(tokens)),
                         stop - start, epoch, chunk, number == len(bounds) - 1, number % plan.loss_every == 0)
 

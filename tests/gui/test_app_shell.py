@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QImage, QPalette
 from PySide6.QtWidgets import QApplication, QLabel
 
 from desktop import plots, style
@@ -151,3 +154,14 @@ def test_closing_cancels_running_tasks(main_window, qtbot):
     assert time.perf_counter() - started < 2.0
     assert handle.token.cancelled
     assert main_window.ctx.tasks.pool.activeThreadCount() == 0
+
+
+def test_screenshot_tool_saves_the_window_at_the_requested_size(tmp_path, isolated_home):
+    out = tmp_path / "shot.png"
+    tool = Path(__file__).resolve().parents[2] / "tools" / "screenshot.py"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "EMBEDSTUDIO_DEMO": "0"}
+    done = subprocess.run([sys.executable, str(tool), "--tab", "documents", "--size", "1024x700", "--settle", "0.2",
+                           "--out", str(out)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1024, 700)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -307,3 +311,36 @@ def test_clearing_while_an_answer_runs_drops_its_late_result(ctx, qtbot):
     view.clear()
     qtbot.waitUntil(lambda: not handle.is_running, timeout=5000)
     assert view.cards() == [] and ctx.history.entries("explore") == []
+
+
+MANY_PLOTS = """
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from desktop import plots
+kept = [plots.bar_chart(["a", "b"], [0.5, 0.25]) for _ in range(60)]
+print("made", len(kept))
+"""
+
+
+def test_many_plots_leave_the_interpreter_intact(tmp_path):
+    """PySide6 6.12.0 over-released None in QGraphicsItem.itemChange overrides (pyqtgraph): ~40 plots aborted Python."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", MANY_PLOTS], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=str(Path(__file__).resolve().parents[2]))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "made 60" in done.stdout
+
+
+def test_restart_renders_only_the_latest_answers_but_recalls_every_query(ctx, qtbot):
+    from desktop.chat.view import RESTORE_LIMIT
+
+    for i in range(RESTORE_LIMIT + 5):
+        ctx.history.add("explore", f"query {i}", "text", {"text": f"answer {i}"})
+    view = make_view(ctx, qtbot)
+    answered = [c for c in view.cards() if c.query]
+    assert len(answered) == RESTORE_LIMIT
+    assert answered[-1].as_text() == f"query {RESTORE_LIMIT + 4}\nanswer {RESTORE_LIMIT + 4}"
+    assert "5 earlier answers are not shown" in view.cards()[0].as_text()
+    for _ in range(RESTORE_LIMIT + 5):
+        qtbot.keyClick(view.input, Qt.Key.Key_Up)
+    assert view.input.text() == "query 0"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication
 
@@ -57,7 +56,7 @@ def drop(qtbot, widget, paths: list[Path]) -> None:
     """A real drag-enter + drop of local files, as a file manager sends it."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(QPoint(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted()
@@ -150,7 +149,7 @@ def test_typing_a_label_lists_matching_images_and_filters_a_dropped_photo(qtbot,
     card = last_answer(qtbot, tab, "image_search")
     assert [Path(p).name for p in grid_paths(card)] == ["chelsea.png"]
     qtbot.keyClicks(tab.chat.input, "cat")
-    drop(qtbot, tab, [variant_file(tmp_path, "rocket.jpg")])
+    drop(qtbot, tab.chat.input, [variant_file(tmp_path, "rocket.jpg")])  # onto the input line: a query, not text
     filtered = last_answer(qtbot, tab, "image_search")
     assert filtered.result_json["label_filter"] == "cat"
     assert [Path(p).name for p in grid_paths(filtered)] == ["chelsea.png"]
@@ -170,6 +169,11 @@ def test_dropped_folder_is_indexed_with_skipped_files_then_near_duplicates_are_g
     assert [s["reason"] for s in indexed.result_json["skipped"]] == ["empty file"]
     assert "broken.jpg" in indexed.as_text()
     assert tab.collection_name == "photos"
+    type_query(qtbot, tab, "status")
+    status = last_answer(qtbot, tab, "status")
+    assert "broken.jpg" in status.as_text() and "empty file" in status.as_text()
+    type_query(qtbot, tab, "exclude *-small.png")
+    assert last_answer(qtbot, tab, "status").result_json["collections"][0]["excludes"] == ["*-small.png"]
     qtbot.mouseClick(tab.buttons["Duplicates"], Qt.MouseButton.LeftButton)
     dupes = last_answer(qtbot, tab, "duplicates")
     view = dupes.content[0]

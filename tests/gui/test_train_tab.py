@@ -120,7 +120,7 @@ def test_start_pause_resume_cancel_keeps_partial_model(qtbot, tab, corpus_dir):
 
     tab.name_edit.setText("partial run")
     qtbot.mouseClick(tab.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "partial run" in tab.model_names(), timeout=10_000)
+    qtbot.waitUntil(lambda: "partial run" in tab.models.names(), timeout=10_000)
     assert tab.ctx.word_model_name == "partial run" and tab.ctx.word_model is result.vectors
 
 
@@ -158,7 +158,7 @@ def test_finished_training_is_evaluated_and_saved_by_name(qtbot, tab, corpus_dir
 
     qtbot.keyClicks(tab.chat.input, "genesis model")
     qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: "genesis model" in tab.model_names(), timeout=10_000)
+    qtbot.waitUntil(lambda: "genesis model" in tab.models.names(), timeout=10_000)
     saved = library.load_model("genesis model")
     assert saved.evaluation["analogies"]["correct"] == expected.correct
     assert tab.ctx.word_model_name == "genesis model"
@@ -166,27 +166,27 @@ def test_finished_training_is_evaluated_and_saved_by_name(qtbot, tab, corpus_dir
 
 def test_models_list_export_import_rename_delete_load(qtbot, tab, tmp_path, trained_word_model):
     library.save_model(trained_word_model, "base")
-    tab.refresh_models()
-    assert tab.model_names() == ["base"]
+    tab.models.refresh()
+    assert tab.models.names() == ["base"]
 
     exported = tmp_path / "base.txt"
-    tab.export_model("base", str(exported))
+    tab.models.export_model("base", str(exported))
     qtbot.waitUntil(lambda: exported.exists() and tab.chat.cards()[-1].kind == "library", timeout=30_000)
-    tab.import_file(str(exported), "imported")
-    qtbot.waitUntil(lambda: "imported" in tab.model_names(), timeout=30_000)
+    tab.models.import_file(str(exported), "imported")
+    qtbot.waitUntil(lambda: "imported" in tab.models.names(), timeout=30_000)
     imported = library.load_model("imported")
     assert imported.words == trained_word_model.words
     assert np.allclose(imported.vectors, trained_word_model.vectors, atol=1e-4)
 
-    tab.rename_model("imported", "renamed")
-    qtbot.waitUntil(lambda: "renamed" in tab.model_names() and "imported" not in tab.model_names(), timeout=10_000)
-    tab.models_list.setCurrentRow(tab.model_names().index("renamed"))
-    qtbot.mouseClick(tab.model_buttons[0], Qt.MouseButton.LeftButton)  # Load
+    tab.models.rename_model("imported", "renamed")
+    qtbot.waitUntil(lambda: "renamed" in tab.models.names() and "imported" not in tab.models.names(), timeout=10_000)
+    tab.models.list.setCurrentRow(tab.models.names().index("renamed"))
+    qtbot.mouseClick(tab.models.buttons[0], Qt.MouseButton.LeftButton)  # Load
     qtbot.waitUntil(lambda: tab.ctx.word_model_name == "renamed", timeout=10_000)
     assert len(tab.ctx.word_model) == len(trained_word_model)
 
-    tab.delete_model("renamed")
-    qtbot.waitUntil(lambda: tab.model_names() == ["base"], timeout=10_000)
+    tab.models.delete_model("renamed")
+    qtbot.waitUntil(lambda: tab.models.names() == ["base"], timeout=10_000)
     assert tab.ctx.word_model is None
 
 
@@ -221,7 +221,7 @@ def test_first_launch_trains_demo_and_activates_it(qtbot, ctx, corpus_dir, monke
     qtbot.waitUntil(lambda: widget.train_handle is not None, timeout=5_000)
     assert "First start" in widget.chat.cards()[-1].as_text()
     qtbot.waitUntil(lambda: ctx.word_model_name == demo.DEMO_MODEL_NAME, timeout=60_000)
-    assert widget.model_names() == [demo.DEMO_MODEL_NAME] and widget.progress_bar.value() == 1000
+    assert widget.models.names() == [demo.DEMO_MODEL_NAME] and widget.progress_bar.value() == 1000
 
     second = TrainTab(ctx)  # the library is no longer empty: nothing to train
     qtbot.addWidget(second)
