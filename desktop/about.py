@@ -30,11 +30,12 @@ KNOWN_MODELS = {
 def versions() -> list[tuple[str, str]]:
     """(component, version) for the about box and bug reports."""
     rows = [("Embed Studio", engine_version), ("Python", platform.python_version()), ("Qt", qVersion()), ("PySide6", pyside_version)]
-    for module in ("onnxruntime", "numpy", "pyqtgraph", "tokenizers", "PIL"):
+    for name, module in (("ONNX Runtime", "onnxruntime"), ("NumPy", "numpy"), ("pyqtgraph", "pyqtgraph"),
+                         ("tokenizers", "tokenizers"), ("Pillow", "PIL")):
         try:
-            rows.append((module, __import__(module).__version__))
+            rows.append((name, __import__(module).__version__))
         except ImportError:
-            rows.append((module, "not installed"))
+            rows.append((name, "not installed"))
     return rows
 
 
@@ -53,6 +54,14 @@ def model_rows() -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def models_markdown() -> str:
+    """One bullet per model: what it is, its licence and the package it was built from."""
+    lines = ["**Models**", ""]
+    for key, description, licence, package in model_rows():
+        lines += [f"**{key}** — {description}  \nLicence: {licence}  \nBuilt from: `{package}`", ""]
+    return "\n".join(lines)
+
+
 class AboutDialog(QDialog):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
@@ -64,7 +73,7 @@ class AboutDialog(QDialog):
         layout.addWidget(cards.text("Train word vectors, explore them, search documents by meaning and find similar "
                                     "images — offline, on your own machine."))
         layout.addWidget(cards.table(("Component", "Version"), versions()))
-        layout.addWidget(cards.table(("Model", "What", "Licence", "Source"), model_rows()))
+        layout.addWidget(cards.markdown(models_markdown()))
         layout.addWidget(cards.text(f"Models folder: {runtime.models_dir()}\nData folder: {runtime.data_home()}"))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)

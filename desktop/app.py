@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
 import sys
 import traceback
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from PySide6.QtCore import QByteArray, QEvent
+from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -278,22 +277,8 @@ def create_main_window(args: Sequence[str] = (), theme: str = "") -> MainWindow:
     return MainWindow(ctx)
 
 
-def shutdown_app(app: QApplication) -> None:
-    """Delete every window and shut Qt down before Python finalises, so Qt objects die in a defined order."""
-    for widget in app.topLevelWidgets():
-        widget.deleteLater()
-    app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
-    app.processEvents()
-    gc.collect()
-    app.shutdown()
-
-
 def run(args: Sequence[str] = ()) -> int:
     """Open the main window and run the event loop until it closes."""
     window = create_main_window(args)
     window.show()
-    app = QApplication.instance()
-    code = app.exec()
-    del window
-    shutdown_app(app)
-    return code
+    return QApplication.instance().exec()

@@ -38,7 +38,7 @@ class PreferencesDialog(QDialog):
         super().__init__(parent)
         self.ctx = ctx
         self.setWindowTitle("Preferences")
-        self.setMinimumWidth(460)
+        self.setMinimumWidth(520)
         self.provider = _combo(PROVIDERS, ctx.pref("engine/provider"))
         self.provider.setToolTip("Where ONNX models run. A GPU is used only when ONNX Runtime supports it here.")
         self.threads = QSpinBox()
@@ -46,7 +46,8 @@ class PreferencesDialog(QDialog):
         self.threads.setSpecialValueText("Automatic")
         self.threads.setValue(ctx.pref("engine/threads"))
         self.threads.setToolTip("CPU threads per model; Automatic uses every core.")
-        self.fast_int8 = QCheckBox("Fast mode: use the int8 MiniLM for documents and sentences")
+        self.fast_int8 = QCheckBox("Fast mode (int8 MiniLM)")
+        self.fast_int8.setToolTip("Documents and sentences use the 8-bit MiniLM: about twice as fast, nearly the same results.")
         self.fast_int8.setChecked(ctx.pref("engine/fast_int8"))
         self.theme = _combo(THEMES, ctx.pref("ui/theme"))
         form = QFormLayout()

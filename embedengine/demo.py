@@ -15,10 +15,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.runtime import resources_dir
 from embedengine.tasks import CancelToken, Cancelled, ProgressCallback
 
 DEMO_MODEL_NAME = "demo-kjv"
-CORPUS_DIR = Path(__file__).resolve().parents[1] / "resources" / "corpus"
 _lock = threading.Lock()  # two callers in one process train once
 
 
@@ -29,12 +29,17 @@ def demo_config():
     return TrainConfig(architecture="sgns", dim=100, window=5, negative=5, min_count=5, epochs=3, seed=1)
 
 
+def corpus_dir() -> Path:
+    """``resources/corpus``: the shipped public-domain demo corpus and its README."""
+    return resources_dir() / "corpus"
+
+
 def corpus_files() -> list[Path]:
     """The shipped demo corpus text files (README excluded)."""
-    files = sorted(p for p in CORPUS_DIR.glob("*.txt"))
+    files = sorted(corpus_dir().glob("*.txt"))
     if not files:
         raise UserError(
-            f"The demo corpus is missing from {CORPUS_DIR}.",
+            f"The demo corpus is missing from {corpus_dir()}.",
             hint="Reinstall Embed Studio, or train a model on your own text in the Train tab.",
         )
     return files

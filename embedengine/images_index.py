@@ -33,6 +33,7 @@ from embedengine.store import (
     _ToDict,
     file_sha256,
     list_collections,
+    top_k,
     walk_files,
 )
 from embedengine.tasks import CancelToken, Cancelled, Progress, ProgressCallback, RateMeter, checkpoint
@@ -47,6 +48,8 @@ DEFAULT_DUPLICATE_THRESHOLD = 0.80
 MIN_DUPLICATE_THRESHOLD = 0.5  # unrelated photos reach ~0.45 with ResNet50 features
 MIN_LABEL_PROBABILITY = 0.02  # a label this unlikely does not count as "mentioned"
 COMMIT_EVERY = 32  # images per store transaction
+FAST_SEARCH_MIN = 20_000  # from this many vectors, search picks candidates with an int8 first pass
+RERANK = 100  # candidates re-scored exactly (at least; 10 × k for larger k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,6 +207,62 @@ def _collect_groups(parent: np.ndarray, best: np.ndarray) -> list[tuple[list[int
     return groups
 
 
+class Int8Scorer:
+    """Approximate scores of every stored vector from an int8 copy run by ONNX Runtime (MatMulInteger).
+
+    A quarter of float32's memory traffic, so several times faster at 100k images on a busy machine;
+    :meth:`ImageCollection.nearest` re-scores the best candidates exactly. ResNet50 features are ≥ 0
+    (ReLU, average pooling), which the uint8 query needs; other vectors fall back to exact search.
+    The model file is named by the vector set's generation and row count: rows are append-only, so it
+    stays valid across restarts until vectors are added or compacted.
+    """
+
+    def __init__(self, session) -> None:
+        self.session = session
+
+    @classmethod
+    def load_or_build(cls, folder: Path, vectors: np.ndarray, generation: int, rows: int) -> Optional["Int8Scorer"]:
+        from embedengine.runtime import make_session
+
+        path = folder / f"search-int8.{generation}.{rows}.onnx"
+        if not path.exists():
+            if vectors.min() < 0:
+                return None
+            _write_int8_model(path, vectors)
+            for stale in folder.glob("search-int8.*.onnx"):
+                if stale != path:
+                    stale.unlink(missing_ok=True)
+        return cls(make_session(path, ["CPUExecutionProvider"]))
+
+    def scores(self, query: np.ndarray) -> Optional[np.ndarray]:
+        """Scores proportional to the dot products (None for a query with negative values)."""
+        peak = float(query.max())
+        if query.min() < 0 or peak <= 0:
+            return None
+        quantized = np.rint(query * (255.0 / peak)).astype(np.uint8)[None]
+        return self.session.run(None, {"query": quantized})[0][0].astype(np.float32)
+
+
+def _write_int8_model(path: Path, vectors: np.ndarray, chunk: int = 8192) -> None:
+    """A one-node ONNX graph ``query (uint8 [1, d]) × int8 weights [d, n] → int32 [1, n]`` (temp + rename)."""
+    from onnx import TensorProto, helper
+
+    rows, dim = vectors.shape
+    scale = 127.0 / max(float(vectors.max()), 1e-12)
+    weights = np.empty((dim, rows), dtype=np.int8)
+    for start in range(0, rows, chunk):
+        weights[:, start:start + chunk] = np.rint(vectors[start:start + chunk] * scale).T
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["query", "weights"], ["scores"])], "int8-scores",
+        [helper.make_tensor_value_info("query", TensorProto.UINT8, [1, dim])],
+        [helper.make_tensor_value_info("scores", TensorProto.INT32, [1, rows])],
+        [helper.make_tensor("weights", TensorProto.INT8, [dim, rows], vals=weights.tobytes(), raw=True)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(model.SerializeToString())
+    os.replace(temporary, path)
+
+
 def normalise(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (float32); zero rows stay zero."""
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -229,6 +288,7 @@ class ImageCollection:
         self.folder = self.store.folder
         self.thumbs_dir = self.folder / "thumbs"
         self._encoder = encoder
+        self._scorer: Optional[tuple[tuple[int, int], Optional[Int8Scorer]]] = None
         self._label_cache: Optional[tuple[tuple[int, int], dict[str, list[tuple[int, float]]]]] = None
 
     @classmethod
@@ -490,9 +550,30 @@ class ImageCollection:
                 return []
         if self.count() == 0:
             return []
-        scored = self.store.search(METHOD, vector, k + (1 if exclude else 0), allowed_items=allowed)
+        scored = self.nearest(np.asarray(vector, dtype=np.float32).ravel(), k + (1 if exclude else 0), allowed)
         hits = self.hits(scored)
         return [h for h in hits if h.path != exclude][:k]
+
+    def nearest(self, vector: np.ndarray, k: int, allowed: Optional[np.ndarray] = None) -> list[tuple[int, float]]:
+        """Exact cosine top-k ``[(item id, score)]``; large collections pick candidates with an int8 first pass."""
+        matrix = self.store.matrix(METHOD)
+        scorer = self._int8_scorer(matrix) if matrix.rows >= FAST_SEARCH_MIN else None
+        approximate = scorer.scores(vector) if scorer is not None else None
+        if approximate is None:
+            return self.store.search(METHOD, vector, k, allowed_items=allowed)
+        mask = matrix.live_mask()
+        if allowed is not None:
+            mask &= np.isin(matrix.row_items, allowed)
+        candidates = top_k(np.where(mask, approximate, -np.inf), min(int(mask.sum()), max(RERANK, 10 * k)))
+        exact = matrix.vectors[candidates] @ vector
+        best = np.argsort(-exact, kind="stable")[:k]
+        return [(int(matrix.row_items[candidates[i]]), float(exact[i])) for i in best]
+
+    def _int8_scorer(self, matrix) -> Optional["Int8Scorer"]:
+        key = (matrix.generation, matrix.rows)
+        if self._scorer is None or self._scorer[0] != key:
+            self._scorer = (key, Int8Scorer.load_or_build(self.folder, matrix.vectors, *key))
+        return self._scorer[1]
 
     def search_by_label(self, text: str, k: int = 20) -> ImageSearchResult:
         """Images whose top labels mention ``text`` (``cat``, ``sports car``), most probable first."""

@@ -91,6 +91,8 @@ CREATE INDEX IF NOT EXISTS vector_rows_item ON vector_rows(item_id);
 # ---------------------------------------------------------------------------------------------
 
 class _ToDict:
+    """Mixin for result dataclasses (shared by the document and image indexes)."""
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -285,8 +287,12 @@ class VectorMatrix:
     row_items: np.ndarray  # int64 [rows]
     version: tuple  # store write version when built
 
+    def __post_init__(self) -> None:
+        self._live = self.row_items >= 0
+        self.live_rows = int(np.count_nonzero(self._live))
+
     def live_mask(self) -> np.ndarray:
-        return self.row_items >= 0
+        return self._live
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -681,10 +687,15 @@ class CollectionStore:
         scores = matrix.vectors @ np.asarray(query, dtype=np.float32).ravel()
         mask = matrix.live_mask()
         if allowed_items is not None:
-            mask &= np.isin(matrix.row_items, allowed_items)
-        scores = np.where(mask, scores, -np.inf)
-        best = top_k(scores, min(k, int(mask.sum())))
+            mask = mask & np.isin(matrix.row_items, allowed_items)
+        if matrix.live_rows < matrix.rows or allowed_items is not None:
+            scores[~mask] = -np.inf
+        best = top_k(scores, min(k, int(np.count_nonzero(mask))))
         return [(int(matrix.row_items[r]), float(scores[r])) for r in best]
+
+    def live_count(self, method: str) -> int:
+        """Rows of a vector set that belong to existing items (0 when the set does not exist)."""
+        return self.matrix(method).live_rows if method in self.vector_methods() else 0
 
     # -- maintenance ---------------------------------------------------------------------------
 

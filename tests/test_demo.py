@@ -29,7 +29,7 @@ def test_shipped_corpus_is_small_public_domain_text():
     files = demo.corpus_files()
     assert [f.name for f in files] == ["kjv.txt"]
     assert 1_000_000 < sum(f.stat().st_size for f in files) < 5_000_000
-    readme = (demo.CORPUS_DIR / "README.md").read_text(encoding="utf-8")
+    readme = (demo.corpus_dir() / "README.md").read_text(encoding="utf-8")
     assert "public domain" in readme and "bible-kjv-text" in readme
 
 

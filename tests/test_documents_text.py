@@ -7,7 +7,7 @@ import pytest
 from documents_fixtures import PDF_PAGES, TOPICS, pdf_bytes
 from embedengine.documents.extract import ExtractError, Page, decode_text, extract, html_to_text
 from embedengine.documents.index import best_sentence, snippet_around
-from embedengine.documents.methods import BM25Index, lexical_tokens, reciprocal_rank_fusion
+from embedengine.documents.methods import BM25Index, lexical_tokens, reciprocal_rank_fusion, score_fusion
 from embedengine.documents.passages import sentence_spans, split_pages
 
 
@@ -78,6 +78,14 @@ def test_rrf_rewards_agreement():
     assert fused[0][0] == 2 or fused[0][0] == 3
     assert {item for item, _ in fused} == {1, 2, 3, 9}
     assert fused[-1][0] == 9
+
+
+def test_score_fusion_normalises_each_ranking():
+    dense = [(1, 0.9), (2, 0.5), (3, 0.1)]
+    lexical = [(3, 12.0), (2, 11.0), (9, 2.0)]
+    fused = dict(score_fusion([dense, lexical]))
+    assert fused[2] > fused[1] and fused[2] > fused[3]  # good in both beats best in one
+    assert fused[9] == 0.0 and max(fused.values()) <= 1.0
 
 
 def test_snippet_highlights_the_best_sentence():

@@ -56,15 +56,6 @@ def answered(chat, cards_before: int) -> bool:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    code = take_screenshot(args)
-    from desktop.app import shutdown_app
-    from PySide6.QtWidgets import QApplication
-
-    shutdown_app(QApplication.instance())
-    return code
-
-
-def take_screenshot(args: argparse.Namespace) -> int:
     if args.home:
         os.environ["EMBEDSTUDIO_HOME"] = args.home
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):

@@ -209,6 +209,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], max_height: int
     widget.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     widget.verticalHeader().setVisible(False)
     widget.setAlternatingRowColors(True)
+    widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no focus frame on a cell; "Copy" copies the table
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
             widget.setItem(r, c, QTableWidgetItem(_cell(value)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Optional, Sequence, Union
 
-from PySide6.QtCore import QTimer, Qt, Signal
+from PySide6.QtCore import QPoint, QTimer, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
@@ -25,7 +25,7 @@ from embedengine.tasks import Progress
 
 Content = Union[QWidget, str, Sequence[QWidget], None]
 Renderer = Callable[[str, Any], Content]
-CARD_MAX_WIDTH = 1100
+CARD_MAX_WIDTH = 1320  # the transcript column: wide enough for grids and plots, short enough to read
 RESTORE_LIMIT = 30  # answers re-rendered on restart (each may hold plots); older ones stay in the database
 SHORT_MESSAGE = 60  # characters a user message shows on one line without wrapping
 
@@ -119,6 +119,7 @@ class AnswerCard(QFrame):
         self.set_content(self.view.render(kind, self.result_json))
         if save:
             self.view.save(self)
+            self.view.reveal(self)
 
     def fail(self, error: Union[BaseException, str], hint: str = "") -> None:
         """Show an error card (a UserError's hint is shown as the fix) and save it to history."""
@@ -258,6 +259,7 @@ class ChatView(QWidget):
         self.scroll.setWidget(self.transcript)
         self._follow = False
         self._at_bottom = True
+        self._reveal: Optional[AnswerCard] = None
         scrollbar = self.scroll.verticalScrollBar()
         scrollbar.rangeChanged.connect(self._scroll_to_end)
         scrollbar.valueChanged.connect(lambda value: setattr(self, "_at_bottom", value >= scrollbar.maximum() - 4))
@@ -313,14 +315,32 @@ class ChatView(QWidget):
 
     def _add(self, widget: QWidget) -> None:
         self._follow = True
+        self._reveal = None
         self.messages.insertWidget(self.messages.count() - 1, widget)
 
     def _scroll_to_end(self, _min: int, maximum: int) -> None:
         """Keep the newest message in view when one was just added or the reader was already at the end."""
-        if self._follow or self._at_bottom:
+        if self._reveal is not None:
+            self._show_top_of(self._reveal)
+        elif self._follow or self._at_bottom:
             self.scroll.verticalScrollBar().setValue(maximum)
             self._at_bottom = True
             QTimer.singleShot(150, lambda: setattr(self, "_follow", False))
+
+    def reveal(self, card: AnswerCard) -> None:
+        """After an answer fills in: show it from its top when it is taller than the view, else scroll to the end."""
+        self._reveal = card
+        QTimer.singleShot(0, lambda: self._show_top_of(card))
+        QTimer.singleShot(400, lambda: setattr(self, "_reveal", None) if self._reveal is card else None)
+
+    def _show_top_of(self, card: AnswerCard) -> None:
+        if card.discarded or card.parent() is None:
+            return
+        bar = self.scroll.verticalScrollBar()
+        if card.height() <= self.scroll.viewport().height():
+            bar.setValue(bar.maximum())
+            return
+        bar.setValue(min(bar.maximum(), card.mapTo(self.transcript, QPoint(0, 0)).y() - 12))
 
     def widgets(self) -> list[QWidget]:
         """Messages and cards in order (for tests and tabs)."""

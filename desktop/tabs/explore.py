@@ -166,11 +166,11 @@ class ExploreTab(QWidget):
         points = word_map["points"]
         coords = np.array([[p["x"], p["y"]] for p in points], dtype=float).reshape(-1, 2)
         labels = [p["word"] for p in points]
-        highlight = [i for i, p in enumerate(points) if p["role"] not in ("neighbour", "member")]
+        highlight = [p["word"] for p in points if p["role"] not in ("neighbour", "member")]
         tooltips = [f"{p['word']} — {ROLE_NAMES.get(p['role'], p['role'])}" for p in points]
         explained = word_map["explained"]
         caption = f"PCA of the neighbourhood: the two axes keep {100 * (explained[0] + explained[1]):.0f}% of its variance"
-        plot = plots.scatter_map(coords, labels, highlight=highlight, tooltips=tooltips, title="")
+        plot = plots.scatter_map(coords, labels, highlight=highlight, tooltips=tooltips, on_click=self.chat.ask)
         return cards.plot_widget(plot, height=300, caption=caption)
 
     def _lesson_widget(self, lesson: dict) -> QWidget:

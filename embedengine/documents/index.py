@@ -12,20 +12,20 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
 from embedengine.errors import UserError
-from embedengine.store import CollectionStore, FileEntry, FileStat, Plan, list_collections, walk_files
+from embedengine.store import CollectionStore, FileEntry, FileStat, Plan, _ToDict, list_collections, walk_files
 from embedengine.tasks import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
 
 from .extract import ExtractError, extract, file_kind, read_bytes
 from .methods import (DEFAULT_METHOD, FUSION_DEPTH, METHODS, BM25Index, DenseEncoder, MiniLMEncoder,
                       WordAverageEncoder, document_frequencies, idf_table, lexical_tokens, load_word_vectors,
-                      method_info, reciprocal_rank_fusion, stored_methods)
+                      method_info, score_fusion, stored_methods)
 from .passages import sentence_spans, split_pages
 
 KIND = "documents"
@@ -44,11 +44,6 @@ def list_document_collections() -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Result records
 # ---------------------------------------------------------------------------------------------
-
-class _ToDict:
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
 class IndexReport(_ToDict):
@@ -356,8 +351,7 @@ class DocumentCollection:
         if kind == "fusion":
             dense, encode_s = self._dense_search(query, "minilm", FUSION_DEPTH, allowed)
             lexical = self._bm25_search(query, FUSION_DEPTH, allowed)
-            fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
-            return fused[:k], encode_s
+            return score_fusion([dense, lexical])[:k], encode_s
         return self._dense_search(query, method, k, allowed)
 
     def _dense_search(self, query: str, method: str, k: int, allowed) -> tuple[list[tuple[int, float]], float]:
@@ -394,8 +388,7 @@ class DocumentCollection:
         kind = METHODS[method].kind
         if kind == "lexical":
             return self.store.count_items()
-        source = "minilm" if kind == "fusion" else method
-        return next((s.live_rows for s in self.store.vector_sets() if s.method == source), 0)
+        return self.store.live_count("minilm" if kind == "fusion" else method)
 
     def _hits(self, query: str, ranked: list[tuple[int, float]], method: str) -> list[PassageHit]:
         found = {item.id: item for item in self.store.items([i for i, _ in ranked])}

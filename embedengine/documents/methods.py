@@ -1,8 +1,9 @@
-"""Ways to rank passages: dense encoders (MiniLM fp32/int8, word-vector averages), BM25, hybrid RRF.
+"""Ways to rank passages: dense encoders (MiniLM fp32/int8, word-vector averages), BM25, hybrid.
 
 Dense methods turn texts into L2-normalised vectors stored per method in the collection store;
-:class:`BM25Index` scores on the passage texts directly; ``hybrid`` fuses MiniLM and BM25 rankings
-with reciprocal-rank fusion (:func:`reciprocal_rank_fusion`).
+:class:`BM25Index` scores on the passage texts directly; ``hybrid`` fuses MiniLM and BM25 with
+:func:`score_fusion` (min-max normalised scores, equal weights). :func:`reciprocal_rank_fusion` is the
+rank-only alternative; on the judged set of benchmarks/documents.py it did not beat MiniLM alone.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ METHODS: dict[str, MethodInfo] = {m.key: m for m in (
     MethodInfo("w2v-tfidf", "TF-IDF weighted average", "dense", True,
                "word vectors weighted by term frequency x IDF from this collection"),
     MethodInfo("bm25", "BM25", "lexical", False, "keyword ranking (Okapi BM25, k1=1.2, b=0.75)"),
-    MethodInfo("hybrid", "Hybrid (MiniLM + BM25)", "fusion", False, "reciprocal-rank fusion of MiniLM and BM25"),
+    MethodInfo("hybrid", "Hybrid (MiniLM + BM25)", "fusion", False,
+               "MiniLM and BM25 scores, each min-max normalised over its top 100, averaged"),
 )}
 DEFAULT_METHOD = "minilm"
 DENSE_METHODS = tuple(k for k, m in METHODS.items() if m.kind == "dense")
@@ -143,6 +145,23 @@ class BM25Index:
             scores = np.where(mask, scores, 0.0)
         best = top_k(scores, min(k, int(np.count_nonzero(scores > 0))))
         return [(int(i), float(scores[i])) for i in best]
+
+
+def score_fusion(rankings: Sequence[Sequence[tuple[int, float]]],
+                 weights: Optional[Sequence[float]] = None) -> list[tuple[int, float]]:
+    """Fused [(id, score)], best first: weighted sum of each ranking's min-max normalised scores
+    (an id missing from a ranking gets 0 there). Scores end up in [0, 1]."""
+    weights = list(weights) if weights is not None else [1.0 / len(rankings)] * len(rankings)
+    fused: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        if not ranking:
+            continue
+        scores = np.array([score for _, score in ranking], dtype=np.float64)
+        low, span = scores.min(), scores.max() - scores.min()
+        normalised = (scores - low) / span if span > 0 else np.ones_like(scores)
+        for (item, _), value in zip(ranking, normalised):
+            fused[item] = fused.get(item, 0.0) + weight * float(value)
+    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:

@@ -31,7 +31,7 @@ from .vocab import CorpusSummary, Vocabulary, build_vocabulary, keep_probabiliti
 
 ARCHITECTURES = ("sgns", "cbow", "softmax")
 SOFTMAX_MAX_VOCAB = 30_000
-SOFTMAX_MAX_HOURS = 2.0
+SOFTMAX_MAX_HOURS = 1.0
 ASSUMED_FLOPS = 1e10  # dense float32 products on a small machine, for the softmax time estimate
 SHARED_NEGATIVES = 32  # noise words shared by ...
 NOISE_GROUP_ROWS = 256  # ... each group of this many consecutive tokens

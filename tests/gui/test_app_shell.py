@@ -109,7 +109,7 @@ def test_about_lists_versions_and_model_licences(qtbot, qapp):
     dialog = AboutDialog()
     qtbot.addWidget(dialog)
     text = "\n".join(getattr(w, "copy_text", "") for w in dialog.children())
-    assert f"onnxruntime\t{onnxruntime.__version__}" in text
+    assert f"ONNX Runtime\t{onnxruntime.__version__}" in text
     assert "Apache-2.0" in text and "MIT" in text and "ImageNet" in text
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication, QPixmap, QColor
 from PySide6.QtWidgets import QLabel
 
@@ -344,3 +344,20 @@ def test_restart_renders_only_the_latest_answers_but_recalls_every_query(ctx, qt
     for _ in range(RESTORE_LIMIT + 5):
         qtbot.keyClick(view.input, Qt.Key.Key_Up)
     assert view.input.text() == "query 0"
+
+
+def test_a_tall_answer_is_shown_from_its_top(ctx, qtbot):
+    view = make_view(ctx, qtbot)
+    view.resize(700, 400)
+    for i in range(3):
+        view.add_answer("text", {"text": f"short answer {i}"}, query=f"q{i}")
+    submit(qtbot, view, "tall")
+    card = view.add_pending_answer()
+    card.finish("text", {"text": "\n".join(f"line {i}" for i in range(80))})
+    bar = view.scroll.verticalScrollBar()
+
+    def card_top() -> int:
+        return card.mapTo(view.transcript, QPoint(0, 0)).y()
+
+    qtbot.waitUntil(lambda: card.height() > 400 and abs(bar.value() - (card_top() - 12)) <= 2, timeout=2000)
+    assert bar.value() < bar.maximum()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import Qt
 
@@ -51,6 +52,8 @@ def test_word_shows_its_neighbours_and_a_click_follows_up(qtbot, tab, words, tra
     expected = [w for w, _ in trained_word_model.most_similar(words[0], topn=10)]
     assert ranked_labels(card) == expected
     assert "Nearest neighbours of" in card.as_text()
+    map_plot = next(p for p in card.findChildren(pg.PlotWidget) if "\t" in getattr(p, "copy_text", ""))
+    assert {line.split("\t")[0] for line in map_plot.copy_text.splitlines()} == {words[0], *expected}
 
     first = [w for w in card.content if isinstance(w, cards.RankedList)][0].labels[0]
     qtbot.mouseClick(first, Qt.MouseButton.LeftButton)

@@ -211,7 +211,7 @@ def test_restart_restores_corpus_parameters_and_log(qtbot, tab, corpus_dir):
 
 
 def test_first_launch_trains_demo_and_activates_it(qtbot, ctx, corpus_dir, monkeypatch):
-    monkeypatch.setattr(demo, "CORPUS_DIR", corpus_dir)  # a shorter excerpt of the shipped corpus
+    monkeypatch.setattr(demo, "corpus_dir", lambda: corpus_dir)  # a shorter excerpt of the shipped corpus
     monkeypatch.setattr(demo, "demo_config", lambda: TrainConfig(dim=20, epochs=1, seed=1))
     monkeypatch.delenv(train_tab.DEMO_ENV, raising=False)
     assert train_tab.demo_wanted(ctx)
