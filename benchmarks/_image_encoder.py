@@ -4,8 +4,8 @@ Model-only feeds already preprocessed arrays straight to ONNX Runtime; end to en
 files (large JPEGs included), preprocesses and makes no thumbnails. Both run in the same process,
 interleaved, best of ``rounds``. Target: end to end ≥ 85 % of model-only.
 
-Run alone with ``python benchmarks/_image_encoder.py`` (writes its section of RESULTS.md);
-``benchmarks/encoders.py`` calls :func:`run`.
+``benchmarks/encoders.py`` calls :func:`run` and writes the result into RESULTS.md; run this file
+alone (``python benchmarks/_image_encoder.py``) to print the table without touching RESULTS.md.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._results import markdown_table, write_section  # noqa: E402
+from benchmarks._results import markdown_table  # noqa: E402
 from embedengine.image import ImageEncoder, load_image, preprocess  # noqa: E402
 from embedengine.runtime import default_threads  # noqa: E402
 
-SECTION = "ResNet50 image encoder"
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "resnet50_tfjs_reference.npz"
 TARGET = 0.85
 
@@ -95,6 +94,4 @@ def run(copies: int = 4, batch_size: int = 16, rounds: int = 3) -> str:
 
 
 if __name__ == "__main__":
-    markdown = run()
-    print(markdown)
-    write_section(SECTION, markdown)
+    print(run())

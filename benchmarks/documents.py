@@ -266,7 +266,8 @@ def render(queries, report, index_s, quality, extra_quality, speed_rows, latency
         "reciprocal-rank fusion (row '(reference)'), which did not beat MiniLM here; it now averages min-max "
         "normalised scores with equal weights (chosen after seeing this set, so treat the margin as optimistic).",
         f"**Indexing speed** ({n_passages} passages, same passages, same run, threads="
-        f"{runtime.default_threads()}): whole `docs index` run {index_s:.1f} s "
+        f"{runtime.default_threads()}, load average {os.getloadavg()[0]:.1f} on a shared machine, so the "
+        f"ratios matter more than the absolute rates): whole `docs index` run {index_s:.1f} s "
         f"(embedded {sum(report.embedded.values())} passage-vectors over {len(report.embedded)} methods).",
         markdown_table(["encoder", "passages/s", "speed vs ours fp32"], speed_rows),
         f"**Search latency** at {latency['passages']:,} passages (MiniLM, k=10, median of 30 queries): "

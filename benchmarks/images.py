@@ -5,10 +5,11 @@ copy (real files of mixed formats and sizes). *Model-only* feeds already preproc
 Runtime; *end to end* is :meth:`ImageCollection.index` on the folder — walking, hashing, decoding,
 thumbnails, labels and SQLite commits included. Interleaved, best of ``--rounds``. Target: ≥ 85 %.
 
-Search: a collection holding ``--vectors`` synthetic unit vectors (latency does not depend on content),
-timed after the query image is encoded (the issue's "< 50 ms at 100k").
+Search: a collection holding ``--vectors`` synthetic non-negative unit vectors (like ResNet50 features),
+timed after the query image is encoded (the issue's "< 50 ms at 100k"), against the exact float32 search
+measured in the same loop, with the share of identical top-10 results.
 
-Run: ``nice -n 10 .venv/bin/python benchmarks/images.py [--vectors 100000] [--rounds 2]``.
+Run: ``nice -n 10 .venv/bin/python benchmarks/images.py [--vectors 100000] [--rounds 3]``.
 Writes the section "images" of benchmarks/RESULTS.md.
 """
 
@@ -123,23 +124,25 @@ def latency_rows(n: int, queries: int = 50) -> tuple[list[list], float]:
     collection = synthetic_collection(n)
     rng = np.random.default_rng(1)
     probes = normalise(np.abs(rng.standard_normal((queries, 2048), dtype=np.float32)))
+    probes = normalise(probes + collection.store.matrix(METHOD).vectors[rng.integers(0, n, queries)])  # near some images
     first_ms = timed_ms(collection.search_vector, probes[0], k=10)
-    timings, floor = [], []
-    matrix = collection.store.matrix(METHOD).vectors
-    for probe in probes:  # interleaved with the bare product, so both see the same machine load
+    timings, exact_timings, agree = [], [], 0
+    for probe in probes:  # interleaved with the exact float32 search, so both see the same machine load
         timings.append(timed_ms(collection.search_vector, probe, k=10))
-        floor.append(timed_ms(np.dot, matrix, probe))
+        exact_timings.append(timed_ms(collection.store.search, METHOD, probe, 10))
+        fast = {i for i, _ in collection.nearest(probe, 10)}
+        agree += len(fast & {i for i, _ in collection.store.search(METHOD, probe, 10)})
     first_label_ms = timed_ms(collection.search_vector, probes[0], k=10, label_filter="cat")
     label_timings = [timed_ms(collection.search_vector, probe, k=10, label_filter="cat") for probe in probes]
     matched = len(collection.label_matches("cat"))
     collection.close()
-    median = statistics.median(timings)
-    rows = [[f"{n:,}", "first search (loads the float16 vectors once)", f"{first_ms:.0f}", ""],
-            [f"{n:,}", f"top-10 search, median of {queries}", f"{median:.1f}",
+    median, exact_median = statistics.median(timings), statistics.median(exact_timings)
+    rows = [[f"{n:,}", "first search (loads the float16 vectors, builds the int8 copy once)", f"{first_ms:.0f}", ""],
+            [f"{n:,}", f"top-10 search (int8 first pass + exact re-scoring), median of {queries}", f"{median:.1f}",
              f"{'✅' if median < 50 else '❌'} (target < 50 ms)"],
             [f"{n:,}", "top-10 search, p95", f"{percentile(timings, 95):.1f}", ""],
-            [f"{n:,}", "peer: the bare numpy float32 matrix × vector product, median", f"{statistics.median(floor):.1f}",
-             f"search / bare product = {median / statistics.median(floor):.2f}"],
+            [f"{n:,}", "peer: exact float32 search over all vectors (`CollectionStore.search`), median",
+             f"{exact_median:.1f}", f"{exact_median / median:.1f}× slower; same top-10: {agree / (10 * queries):.1%}"],
             [f"{n:,}", "first search with label filter “cat” (builds the label index once)", f"{first_label_ms:.0f}", ""],
             [f"{n:,}", f"top-10 search with label filter “cat” ({matched:,} images match), median",
              f"{statistics.median(label_timings):.1f}", ""]]
@@ -153,7 +156,7 @@ def percentile(values: list[float], q: float) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vectors", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     threads = os.environ.get("EMBEDSTUDIO_THREADS", "auto")
     load_before = os.getloadavg()[0]
@@ -161,7 +164,7 @@ def main(argv=None) -> int:
     search_rows, median = latency_rows(args.vectors)
     load_note = (f"Machine load average {load_before:.1f} at the start and {os.getloadavg()[0]:.1f} at the end, "
                  f"this process at niceness {os.nice(0)}: other processes shared the cores, so on a busy machine "
-                 f"these timings are pessimistic (search cost is one float32 matrix-vector product over all images).")
+                 f"these timings are pessimistic.")
     markdown = "\n\n".join([
         load_note,
         f"Indexing ({BATCH} images per batch, ONNX Runtime threads: {threads}; best of {args.rounds} interleaved rounds):",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ MIN_LABEL_PROBABILITY = 0.02  # a label this unlikely does not count as "mention
 COMMIT_EVERY = 32  # images per store transaction
 FAST_SEARCH_MIN = 20_000  # from this many vectors, search picks candidates with an int8 first pass
 RERANK = 100  # candidates re-scored exactly (at least; 10 × k for larger k)
+MAX_INT8_MODEL_BYTES = 1_500_000_000  # ONNX files hold < 2 GB: beyond ~700k images search stays float32
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,7 +228,7 @@ class Int8Scorer:
 
         path = folder / f"search-int8.{generation}.{rows}.onnx"
         if not path.exists():
-            if vectors.min() < 0:
+            if vectors.size > MAX_INT8_MODEL_BYTES or vectors.min() < 0:
                 return None
             _write_int8_model(path, vectors)
             for stale in folder.glob("search-int8.*.onnx"):
@@ -288,6 +290,7 @@ class ImageCollection:
         self.folder = self.store.folder
         self.thumbs_dir = self.folder / "thumbs"
         self._encoder = encoder
+        self._scorer_lock = threading.Lock()
         self._scorer: Optional[tuple[tuple[int, int], Optional[Int8Scorer]]] = None
         self._label_cache: Optional[tuple[tuple[int, int], dict[str, list[tuple[int, float]]]]] = None
 
@@ -571,9 +574,10 @@ class ImageCollection:
 
     def _int8_scorer(self, matrix) -> Optional["Int8Scorer"]:
         key = (matrix.generation, matrix.rows)
-        if self._scorer is None or self._scorer[0] != key:
-            self._scorer = (key, Int8Scorer.load_or_build(self.folder, matrix.vectors, *key))
-        return self._scorer[1]
+        with self._scorer_lock:  # two searches at once build it once
+            if self._scorer is None or self._scorer[0] != key:
+                self._scorer = (key, Int8Scorer.load_or_build(self.folder, matrix.vectors, *key))
+            return self._scorer[1]
 
     def search_by_label(self, text: str, k: int = 20) -> ImageSearchResult:
         """Images whose top labels mention ``text`` (``cat``, ``sports car``), most probable first."""

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from embedengine import cli
+from embedengine import cli, images_index
 from embedengine.errors import UserError
 from embedengine.images_index import ImageCollection, label_words, group_near_duplicates, normalise
 from embedengine.runtime import resources_dir
@@ -203,6 +203,20 @@ def test_an_indexed_query_is_not_its_own_first_result(library, collection):
     paths = [hit.path for hit in result.hits]
     assert resolved(query) not in paths
     assert set(paths[:2]) == {resolved(p) for p in library["copies"]["chelsea"]}
+
+
+def test_int8_first_pass_of_large_collections_gives_the_exact_ranking(library, collection, monkeypatch):
+    monkeypatch.setattr(images_index, "FAST_SEARCH_MIN", 0)  # use it on this small collection
+    monkeypatch.setattr(images_index, "RERANK", 1)  # k=1: only 10 of the 22 images are re-scored exactly
+    matrix = collection.store.matrix(images_index.METHOD)
+    for row in range(matrix.rows):
+        query = normalise(matrix.vectors[row] + 0.05 * np.abs(np.random.default_rng(row).standard_normal(2048)))
+        fast = collection.nearest(query, k=1)
+        exact = collection.store.search(images_index.METHOD, query, k=1)
+        assert fast[0][0] == exact[0][0] and abs(fast[0][1] - exact[0][1]) < 1e-5
+        approximate = collection._int8_scorer(matrix).scores(query)
+        assert np.corrcoef(approximate, matrix.vectors @ query)[0, 1] > 0.999
+    assert len(list(collection.folder.glob("search-int8.*.onnx"))) == 1
 
 
 def test_near_duplicates_group_each_original_with_its_copies(library, collection):

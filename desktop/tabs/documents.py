@@ -116,6 +116,9 @@ class DocumentsTab(QWidget):
         new_button.clicked.connect(self.ask_new_collection)
         self.add_button = QPushButton("Add folder…")
         self.add_button.clicked.connect(self.choose_folder)
+        self.excludes_button = QPushButton("Excludes…")
+        self.excludes_button.setToolTip("Glob patterns of files and folders to leave out (kept per collection)")
+        self.excludes_button.clicked.connect(self.ask_excludes)
         self.reindex_button = QPushButton("Re-index")
         self.reindex_button.setToolTip("Pick up new, changed and deleted files")
         self.reindex_button.clicked.connect(lambda: self.start_index([]))
@@ -124,7 +127,7 @@ class DocumentsTab(QWidget):
         self.status_label = QLabel()
         self.status_label.setObjectName("muted")
         for widget in (QLabel("Collection:"), self.collection_box, new_button, self.add_button,
-                       self.reindex_button, self.word_vectors_box):
+                       self.excludes_button, self.reindex_button, self.word_vectors_box):
             bar.addWidget(widget)
         bar.addWidget(self.status_label, 1)
         return bar
@@ -178,6 +181,18 @@ class DocumentsTab(QWidget):
         if self.collection_box.findText(name) < 0:
             self.collection_box.addItem(name)
         self.collection_box.setCurrentText(name)
+
+    def ask_excludes(self) -> None:
+        current = ", ".join(self.collection.store.excludes())
+        text, ok = QInputDialog.getText(self, "Leave out", "Glob patterns, comma separated (e.g. *.log, drafts):",
+                                        text=current)
+        if ok:
+            self.set_excludes(text)
+
+    def set_excludes(self, text: str) -> None:
+        """Save the patterns; the next (re-)index drops files they now exclude."""
+        self.collection.set_excludes(p.strip() for p in text.split(","))
+        self.chat.notify("Excludes saved; press Re-index to apply them")
 
     def refresh_status(self) -> None:
         """Status line, method picker and folder filter from the collection's current state."""

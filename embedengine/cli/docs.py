@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from pathlib import Path
 
 from embedengine.documents import DEFAULT_COLLECTION, METHODS, DocumentCollection, list_document_collections
+from embedengine.errors import UserError
 
 from .common import TerminalProgress, add_command, format_duration
 
@@ -58,6 +60,9 @@ def _open(args: argparse.Namespace, create: bool = False) -> DocumentCollection:
 
 
 def run_index(args: argparse.Namespace):
+    missing = [f for f in args.folders if not Path(f).expanduser().exists()]
+    if missing:  # before creating the collection, so a typo leaves nothing behind
+        raise UserError(f"{missing[0]} does not exist", hint="pass existing folders")
     collection = _open(args, create=True)
     if args.exclude is not None:
         collection.set_excludes(args.exclude)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from embedengine.tasks import CancelToken
 
 from embedengine.word2vec import TrainConfig, scan_corpus, shipped_eval_file, train
 from embedengine.word2vec.library import open_vectors, save_model, write_vectors_file
@@ -37,7 +42,8 @@ def register(subparsers) -> None:
     evaluate.add_argument("--pairs", type=Path, help="word pairs with human scores (default: shipped WordSim-353)")
     evaluate.add_argument("--restrict-vocab", type=int, default=30000)
     evaluate.add_argument("--mul", action="store_true", help="3CosMul instead of 3CosAdd")
-    convert = add_command(subparsers, "convert", run_convert, "convert vectors (.txt/.vec/.bin/.npz by suffix)")
+    convert = add_command(subparsers, "convert", run_convert, "convert vectors (.txt/.vec/.bin/.npz by suffix)",
+                          format_text=lambda r: f"wrote {r['vocab_size']:,} words × {r['dim']} to {r['out']}")
     convert.add_argument("model")
     convert.add_argument("out", type=Path)
 
@@ -63,14 +69,31 @@ def run_train(args: argparse.Namespace) -> dict:
                          epochs=args.epochs, seed=args.seed, keep_digits=args.keep_digits)
     bar = TerminalProgress()
     try:
-        result = train(args.corpus, config, progress=bar, checkpoint_path=args.checkpoint, resume=args.resume)
+        with ctrl_c_cancels() as token:
+            result = train(args.corpus, config, progress=bar, cancel=token, checkpoint_path=args.checkpoint,
+                           resume=args.resume)
     finally:
         bar.close()
-    saved = _save(result.vectors, args.out)
+    saved = _save(result.vectors, args.out)  # after Ctrl-C: the partial model (and the checkpoint, if asked)
     return {"out": saved, "vocab_size": len(result.vectors), "dim": result.vectors.dim,
             "epochs_done": result.epochs_done, "seconds": result.seconds, "words_per_s": result.words_per_s,
             "raw_words_per_s": result.raw_words_per_s, "final_loss": _last_loss(result.loss_history),
             "cancelled": result.cancelled, "summary": result.summary}
+
+
+@contextmanager
+def ctrl_c_cancels() -> Iterator[CancelToken]:
+    """A cancel token that Ctrl-C sets, so training stops cleanly and keeps what it learnt."""
+    token = CancelToken()
+    try:
+        previous = signal.signal(signal.SIGINT, lambda *_: token.cancel())
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield token
+        return
+    try:
+        yield token
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _last_loss(history: list) -> float | None:

@@ -33,11 +33,11 @@ ARCHITECTURES = ("sgns", "cbow", "softmax")
 SOFTMAX_MAX_VOCAB = 30_000
 SOFTMAX_MAX_HOURS = 1.0
 ASSUMED_FLOPS = 1e10  # dense float32 products on a small machine, for the softmax time estimate
-SHARED_NEGATIVES = 32  # noise words shared by ...
-NOISE_GROUP_ROWS = 256  # ... each group of this many consecutive tokens
+SHARED_NEGATIVES = 16  # noise words shared by ...
+NOISE_GROUP_ROWS = 16  # ... each group of this many consecutive tokens (more rows per noise word diverged)
 # Tokens per mini-batch: larger batches vectorise better, but every row's updates within a batch
-# are computed from the same (stale) weights; 2048 diverged on the 13.9M-word corpus, 1024 matched gensim.
-BATCH_TOKENS = {"sgns": 1024, "cbow": 1024, "softmax": 128}
+# are computed from the same (stale) weights; 2048 diverged, 512 and 1024 matched gensim's quality.
+BATCH_TOKENS = {"sgns": 512, "cbow": 512, "softmax": 128}
 
 
 @dataclass

@@ -110,3 +110,20 @@ def test_status_and_bad_method_errors_are_cards(qtbot, tab, tmp_path):
     index_dropped(qtbot, tab, tmp_path / "notes")
     card = ask(qtbot, tab, "status")
     assert card.kind == "status" and "4 files" in card.as_text()
+
+
+def test_cancel_indexing_from_the_card_then_excludes_and_reindex(qtbot, tab, tmp_path):
+    folder = tmp_path / "many"
+    write_notes(folder)
+    for number in range(60):
+        (folder / f"log{number:02d}.log.txt").write_text(f"Log line {number}: the pump {number} was checked.")
+    drop_folder(tab, folder)
+    card = tab.chat.cards()[-1]
+    qtbot.mouseClick(card.progress_card.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.index_handle.state in ("finished", "cancelled"), timeout=WAIT_MS)
+    assert card.kind == "index" and "Cancelled" in card.as_text()
+
+    tab.set_excludes("*.log.txt")
+    qtbot.mouseClick(tab.reindex_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.index_handle.state == "finished", timeout=WAIT_MS)
+    assert tab.chat.cards()[-1].kind == "index" and tab.status_label.text().startswith("4 files")
