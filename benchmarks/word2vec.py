@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _results import markdown_table, write_section  # noqa: E402
 
 from embedengine.word2vec import TrainConfig, WordVectors, shipped_eval_file, train  # noqa: E402
+from embedengine.word2vec.train import BATCH_TOKENS, NOISE_GROUP_ROWS, SHARED_NEGATIVES  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "data" / "corpus_mix.txt.xz"
 SETTINGS = dict(dim=100, window=5, negative=5, min_count=5, sample=1e-3, seed=1)
@@ -99,12 +100,12 @@ as "effective words/s"); *raw* words are all words read — for gensim every tok
 in-vocabulary token (rare words are dropped when the corpus is encoded). "vocab/prepare" is gensim's
 `build_vocab` scan, and for ours the single read that counts words and writes the id stream.
 
-How ours gets there without compiled code: batches of 1,024 consecutive tokens; rows are gathered
-once per token and the (centre, context) pairs are visited one window offset at a time as shifted
-slices, so scatters touch one row per token instead of one per pair; negatives are shared by groups
-of 32 consecutive tokens (32 noise words per group, weighted by how many pairs each row is in) so
-the noise term is a batched BLAS product; a producer thread does the subsampling, windows and noise
-draws for the next batches while the main thread updates.
+How ours gets there without compiled code: batches of {BATCH_TOKENS["sgns"]:,} consecutive tokens; rows are
+gathered once per token and the (centre, context) pairs are visited one window offset at a time as
+shifted slices, so scatters touch one row per token instead of one per pair; each group of
+{NOISE_GROUP_ROWS} consecutive tokens shares {SHARED_NEGATIVES} noise words (weighted by how many pairs each row is in,
+scaled to word2vec's 5 per pair), so the noise term is a batched BLAS product; a producer thread
+does the subsampling, windows and noise draws for the next batches while the main thread updates.
 
 Remaining gap / caveats: gensim's Cython loop updates one pair at a time with fresh weights, while
 ours computes a whole batch from the same weights; batches above ~1–2 K tokens diverge, which bounds

@@ -23,10 +23,10 @@ _lock = threading.Lock()  # two callers in one process train once
 
 
 def demo_config():
-    """Skip-gram with negative sampling, gensim's defaults but 3 epochs: about 2.4M words to train."""
+    """gensim's defaults: skip-gram, negative sampling, dim 100, 5 epochs (about 4M words to train)."""
     from embedengine.word2vec import TrainConfig
 
-    return TrainConfig(architecture="sgns", dim=100, window=5, negative=5, min_count=5, epochs=3, seed=1)
+    return TrainConfig(architecture="sgns", dim=100, window=5, negative=5, min_count=5, epochs=5, seed=1)
 
 
 def corpus_dir() -> Path:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QCheckBox, QPushButton, QVBoxLayout, QWidget
 from desktop import plots
 from desktop.chat import ChatView, cards
 from embedengine import explore
+from embedengine.errors import UserError
 
 COMPLETION_WORDS = 50_000  # most frequent words offered by the input's completer
 WELCOME = (
@@ -97,7 +98,7 @@ class ExploreTab(QWidget):
             text = "sentences: " + text
         try:
             query = explore.parse_query(text, analogy_method="mul" if self.cosmul.isChecked() else "add")
-        except Exception as error:  # a UserError with a hint, shown as an error card
+        except UserError as error:  # shown as an error card with its hint
             card.fail(error)
             return
         if isinstance(query, explore.SentencesQuery):

@@ -309,7 +309,7 @@ class TrainTab(QWidget):
         if self.train_handle is not None or not demo.needs_demo():
             return
         self.chat.add_note("First start: training a demo model on the King James Bible so Explore works "
-                           "right away (about a minute). You can cancel it.")
+                           "right away (usually well under a minute). You can cancel it.")
         self._run_training(demo.ensure_demo_model, on_result=self._on_demo_ready, label="demo model")
 
     def _run_training(self, fn, *args, on_result, label: str) -> None:

@@ -38,6 +38,7 @@ NOISE_GROUP_ROWS = 16  # ... each group of this many consecutive tokens (more ro
 # Tokens per mini-batch: larger batches vectorise better, but every row's updates within a batch
 # are computed from the same (stale) weights; 2048 diverged, 512 and 1024 matched gensim's quality.
 BATCH_TOKENS = {"sgns": 512, "cbow": 512, "softmax": 128}
+CHECKPOINT_EVERY_S = 30.0
 
 
 @dataclass
@@ -216,7 +217,7 @@ class Trainer:
         config, vocab = self.config, self.corpus.vocab
         return PipelinePlan(self.corpus.ids_path, config.architecture, config.window,
                             keep_probabilities(vocab.counts, config.sample), noise_cumulative(vocab.counts),
-                            min(SHARED_NEGATIVES, max(config.negative, len(vocab))), BATCH_TOKENS[config.architecture], NOISE_GROUP_ROWS,
+                            SHARED_NEGATIVES, BATCH_TOKENS[config.architecture], NOISE_GROUP_ROWS,
                             config.seed, config.epochs, self.corpus.words)
 
     def alpha(self, words_done: float) -> float:
@@ -236,10 +237,10 @@ class Trainer:
                     return True
                 self._apply(batch)
                 if throttle.ready():
-                    self._report(batch)
+                    self._report()
                 if batch.last_in_chunk:
-                    saved_at = self._maybe_checkpoint(batch, saved_at)
-            self._report(None)
+                    saved_at = self._maybe_checkpoint(saved_at)
+            self._report()
             return False
         finally:
             producer.stop()
@@ -268,8 +269,9 @@ class Trainer:
         self.state.epoch = batch.epoch
         self.state.chunk = batch.chunk + (1 if batch.last_in_chunk else 0)  # restart point
 
-    def _maybe_checkpoint(self, batch: Batch, saved_at: float, every_s: float = 30.0) -> float:
-        if self.checkpoint_path is None or time.perf_counter() - saved_at < every_s:
+    def _maybe_checkpoint(self, saved_at: float) -> float:
+        """At a chunk boundary: write the checkpoint if CHECKPOINT_EVERY_S passed since the last one."""
+        if self.checkpoint_path is None or time.perf_counter() - saved_at < CHECKPOINT_EVERY_S:
             return saved_at
         self.write_checkpoint()
         return time.perf_counter()
@@ -284,7 +286,7 @@ class Trainer:
     def _chunks(self) -> int:
         return self.pipeline_plan.chunk_count()
 
-    def _report(self, batch: Optional[Batch]) -> None:
+    def _report(self) -> None:
         done = self.state.words_done - self.start_words
         if self.loss_ema is not None:
             self.state.loss_history.append((int(self.state.words_done), round(self.loss_ema, 5)))

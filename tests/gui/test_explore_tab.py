@@ -115,6 +115,10 @@ def test_help_and_bank_demo(qtbot, tab, models_dir):
     assert card.kind == "sentences" and len(card.result_json["matrix"]) == 4
     assert explore.BANK_SENTENCES[0] in card.as_text()
 
+    tab.sentence_mode.setChecked(True)
+    card = ask(qtbot, tab, "A cat sat on the mat. | A kitten rested on the rug. | Stocks fell sharply today.")
+    assert card.kind == "sentences" and card.result_json["closest_pair"][:2] == [0, 1]
+
 
 def test_completer_offers_vocabulary(tab, trained_word_model):
     model = tab.chat.input.completer_.model()
