@@ -20,6 +20,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 _CLIP = 30.0
+REPEAT_CAP = 2.0  # occurrences of one word per batch whose updates are summed in full (see damp_repeats)
 
 
 @dataclass
@@ -61,8 +62,24 @@ def rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", a, b)
 
 
-def scatter_add_rows(matrix: np.ndarray, rows: np.ndarray, updates: np.ndarray) -> None:
+def damp_repeats(rows: np.ndarray, updates: np.ndarray, cap: float) -> np.ndarray:
+    """Scale the updates of a row that occurs k > cap times in the batch by cap / k.
+
+    All updates in a batch come from the same weights; summing many of them for one frequent word
+    overshoots (sequential SGD would see each step's effect before the next) and diverges over
+    several epochs. Capping the summed weight keeps every batch step in the range SGD takes.
+    """
+    _, inverse, counts = np.unique(rows, return_inverse=True, return_counts=True)
+    if counts.max() <= cap:
+        return updates
+    scale = np.minimum(1.0, cap / counts).astype(np.float32)[inverse]
+    return updates * scale[:, None]
+
+
+def scatter_add_rows(matrix: np.ndarray, rows: np.ndarray, updates: np.ndarray, cap: Optional[float] = None) -> None:
     """``matrix[rows] += updates`` where ``rows`` may repeat; np.add.at on the flat view (fastest here)."""
+    if cap is not None:
+        updates = damp_repeats(rows, updates, cap)
     width = matrix.shape[1]
     flat_index = (rows[:, None] * width + np.arange(width)).ravel()
     np.add.at(matrix.reshape(-1), flat_index, updates.ravel())
@@ -93,7 +110,7 @@ def _noise_step(hidden: np.ndarray, weight: np.ndarray, syn1: np.ndarray, batch:
         loss = float(-(np.log1p(-np.minimum(probability, 1 - 1e-7)).sum(axis=2) * grouped_weight).sum() * scale)
     probability *= (-alpha * scale) * grouped_weight[:, :, None]
     noise_grad = np.matmul(probability.transpose(0, 2, 1), grouped)     # [G, K, d]
-    scatter_add_rows(syn1, batch.negatives.reshape(-1), noise_grad.reshape(-1, hidden.shape[1]))
+    scatter_add_rows(syn1, batch.negatives.reshape(-1), noise_grad.reshape(-1, hidden.shape[1]), REPEAT_CAP)
     return np.matmul(probability, noise).reshape(-1, hidden.shape[1])[:len(hidden)], loss
 
 
@@ -117,8 +134,8 @@ def sgns_step(syn0: np.ndarray, syn1: np.ndarray, batch: Batch, alpha: float, ne
         grad_in[contexts] += coefficient * targets[centres]
     noise_grad, noise_loss = _noise_step(inputs, uses, syn1, batch, alpha, negative)
     grad_in += noise_grad
-    scatter_add_rows(syn1, batch.tokens, grad_out)
-    scatter_add_rows(syn0, batch.tokens, grad_in)
+    scatter_add_rows(syn1, batch.tokens, grad_out, REPEAT_CAP)
+    scatter_add_rows(syn0, batch.tokens, grad_in, REPEAT_CAP)
     return (loss + noise_loss) / max(1.0, float(uses.sum())) if batch.measure_loss else None
 
 
@@ -136,11 +153,11 @@ def cbow_step(syn0: np.ndarray, syn1: np.ndarray, batch: Batch, alpha: float, ne
     coefficient = ((1.0 - probability) * active * alpha)[:, None]
     grad_hidden, noise_loss = _noise_step(hidden, active, syn1, batch, alpha, negative)
     grad_hidden += coefficient * targets
-    scatter_add_rows(syn1, batch.tokens, coefficient * hidden)
+    scatter_add_rows(syn1, batch.tokens, coefficient * hidden, REPEAT_CAP)
     grad_in = np.zeros_like(inputs)
     for weight, centres, contexts in batch.pairs():
         grad_in[contexts] += weight[:, None] * grad_hidden[centres]
-    scatter_add_rows(syn0, batch.tokens, grad_in)
+    scatter_add_rows(syn0, batch.tokens, grad_in, REPEAT_CAP)
     return (loss + noise_loss) / max(1.0, float(active.sum())) if batch.measure_loss else None
 
 
@@ -166,8 +183,8 @@ def softmax_step(syn0: np.ndarray, syn1: np.ndarray, batch: Batch, alpha: float,
     probability *= (-alpha) * uses[:, None]
     grad_in += probability @ syn1
     syn1 += probability.T @ inputs
-    scatter_add_rows(syn1, batch.tokens, grad_out)
-    scatter_add_rows(syn0, batch.tokens, grad_in)
+    scatter_add_rows(syn1, batch.tokens, grad_out, REPEAT_CAP)
+    scatter_add_rows(syn0, batch.tokens, grad_in, REPEAT_CAP)
     return loss / max(1.0, float(uses.sum())) if batch.measure_loss else None
 
 
