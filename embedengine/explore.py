@@ -18,12 +18,13 @@ cosine similarities. No Qt here: the desktop renders these result objects, the C
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.results import Result
 from embedengine.runtime import ModelMissingError
 
 # The seed's four "bank" sentences (money, river, money, river): MiniLM pairs them by meaning.
@@ -238,13 +239,8 @@ class OneHotLesson:
     dense_similarity: list[list[float]]
 
 
-class _Result:
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 @dataclass
-class NeighboursResult(_Result):
+class NeighboursResult(Result):
     word: str
     neighbours: list[tuple[str, float]]
     map: WordMap
@@ -253,7 +249,7 @@ class NeighboursResult(_Result):
 
 
 @dataclass
-class SimilarityResult(_Result):
+class SimilarityResult(Result):
     first: str
     second: str
     similarity: float
@@ -264,7 +260,7 @@ class SimilarityResult(_Result):
 
 
 @dataclass
-class AnalogyResult(_Result):
+class AnalogyResult(Result):
     positive: list[str]
     negative: list[str]
     method: str
@@ -276,7 +272,7 @@ class AnalogyResult(_Result):
 
 
 @dataclass
-class OddOneOutResult(_Result):
+class OddOneOutResult(Result):
     words: list[str]
     odd: str
     scores: list[tuple[str, float]]  # similarity to the mean of the group, least similar first
@@ -286,7 +282,7 @@ class OddOneOutResult(_Result):
 
 
 @dataclass
-class SentenceSimilarityResult(_Result):
+class SentenceSimilarityResult(Result):
     sentences: list[str]
     matrix: list[list[float]]
     closest_pair: tuple[int, int, float]
@@ -295,7 +291,7 @@ class SentenceSimilarityResult(_Result):
 
 
 @dataclass
-class HelpResult(_Result):
+class HelpResult(Result):
     entries: list[tuple[str, str, str]]  # (syntax, meaning, example)
     kind: str = field(default="help", init=False)
 

@@ -25,13 +25,13 @@ import numpy as np
 
 from embedengine.errors import UserError
 from embedengine.image import IMAGE_EXTENSIONS, describe_source
+from embedengine.results import Result
 from embedengine.store import (
     CollectionStore,
     FileEntry,
     FileStat,
     Item,
     Plan,
-    _ToDict,
     file_sha256,
     list_collections,
     top_k,
@@ -59,7 +59,7 @@ MAX_INT8_MODEL_BYTES = 1_500_000_000  # ONNX files hold < 2 GB: beyond ~700k ima
 # ---------------------------------------------------------------------------------------------
 
 @dataclass
-class SkippedImage(_ToDict):
+class SkippedImage(Result):
     """A file left out of the index and why ("corrupt or truncated", "empty file", ...)."""
 
     path: str
@@ -67,7 +67,7 @@ class SkippedImage(_ToDict):
 
 
 @dataclass
-class IndexReport(_ToDict):
+class IndexReport(Result):
     """What one index run did. ``skipped`` lists the files this run could not use."""
 
     collection: str
@@ -85,7 +85,7 @@ class IndexReport(_ToDict):
 
 
 @dataclass
-class ImageHit(_ToDict):
+class ImageHit(Result):
     """One image of a collection with its score (cosine similarity, or label probability)."""
 
     path: str
@@ -97,7 +97,7 @@ class ImageHit(_ToDict):
 
 
 @dataclass
-class ImageSearchResult(_ToDict):
+class ImageSearchResult(Result):
     """Top images for a query picture and/or a label word, best first."""
 
     collection: str
@@ -111,7 +111,7 @@ class ImageSearchResult(_ToDict):
 
 
 @dataclass
-class DuplicateGroup(_ToDict):
+class DuplicateGroup(Result):
     """Images linked by similarities ≥ the threshold; each member's score is its closest match's similarity."""
 
     images: list[ImageHit]
@@ -120,7 +120,7 @@ class DuplicateGroup(_ToDict):
 
 
 @dataclass
-class DuplicatesResult(_ToDict):
+class DuplicatesResult(Result):
     collection: str
     threshold: float
     groups: list[DuplicateGroup]
@@ -129,7 +129,7 @@ class DuplicatesResult(_ToDict):
 
 
 @dataclass
-class CollectionStatus(_ToDict):
+class CollectionStatus(Result):
     name: str
     folder: str
     roots: list[str]

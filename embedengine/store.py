@@ -45,7 +45,7 @@ import re
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
@@ -57,6 +57,7 @@ except ImportError:  # Windows: a single writer per collection is the caller's j
     fcntl = None
 
 from embedengine.errors import UserError
+from embedengine.results import Result
 from embedengine.runtime import data_home
 
 KIND_FOLDERS = {"documents": "collections", "images": "image-collections"}
@@ -90,15 +91,8 @@ CREATE INDEX IF NOT EXISTS vector_rows_item ON vector_rows(item_id);
 # Result records
 # ---------------------------------------------------------------------------------------------
 
-class _ToDict:
-    """Mixin for result dataclasses (shared by the document and image indexes)."""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 @dataclass
-class FileRecord(_ToDict):
+class FileRecord(Result):
     """One row of ``files``."""
 
     id: int
@@ -112,7 +106,7 @@ class FileRecord(_ToDict):
 
 
 @dataclass
-class FileEntry(_ToDict):
+class FileEntry(Result):
     """A file to (re)write: its stat, hash, status and the payloads of its items (in order)."""
 
     path: str
@@ -125,7 +119,7 @@ class FileEntry(_ToDict):
 
 
 @dataclass
-class Item(_ToDict):
+class Item(Result):
     """One item (a passage, an image ...) with the path of its file."""
 
     id: int
@@ -136,14 +130,14 @@ class Item(_ToDict):
 
 
 @dataclass
-class FileStat(_ToDict):
+class FileStat(Result):
     path: str
     size: int
     mtime: float
 
 
 @dataclass
-class Plan(_ToDict):
+class Plan(Result):
     """What an index run must do. ``touched``: same content, new mtime (only the stat is updated)."""
 
     new: list[FileStat] = field(default_factory=list)
@@ -159,7 +153,7 @@ class Plan(_ToDict):
 
 
 @dataclass
-class VectorSetInfo(_ToDict):
+class VectorSetInfo(Result):
     method: str
     dim: int
     rows: int
@@ -169,7 +163,7 @@ class VectorSetInfo(_ToDict):
 
 
 @dataclass
-class StoreStatus(_ToDict):
+class StoreStatus(Result):
     folder: str
     roots: list[str]
     excludes: list[str]

@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from embedengine.runtime import cache_dir, models_dir
 from embedengine.tasks import Progress, ProgressCallback

@@ -19,7 +19,8 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from embedengine.errors import UserError
-from embedengine.store import CollectionStore, FileEntry, FileStat, Plan, _ToDict, list_collections, walk_files
+from embedengine.results import Result
+from embedengine.store import CollectionStore, FileEntry, FileStat, Plan, list_collections, walk_files
 from embedengine.tasks import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
 
 from .extract import ExtractError, extract, file_kind, read_bytes
@@ -46,7 +47,7 @@ def list_document_collections() -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 @dataclass
-class IndexReport(_ToDict):
+class IndexReport(Result):
     collection: str
     files_seen: int = 0
     files_new: int = 0
@@ -62,7 +63,7 @@ class IndexReport(_ToDict):
 
 
 @dataclass
-class PassageHit(_ToDict):
+class PassageHit(Result):
     rank: int
     score: float
     item_id: int
@@ -80,7 +81,7 @@ class PassageHit(_ToDict):
 
 
 @dataclass
-class SearchResult(_ToDict):
+class SearchResult(Result):
     collection: str
     query: str
     method: str
@@ -93,7 +94,7 @@ class SearchResult(_ToDict):
 
 
 @dataclass
-class Comparison(_ToDict):
+class Comparison(Result):
     query: str
     methods: list[str]
     labels: list[str]
@@ -103,7 +104,7 @@ class Comparison(_ToDict):
 
 
 @dataclass
-class CollectionStatus(_ToDict):
+class CollectionStatus(Result):
     name: str
     folder: str
     roots: list[str]

@@ -48,3 +48,31 @@ def main_window(qtbot, qapp, isolated_home, monkeypatch):
     yield window
     if window.isVisible():
         window.close()
+
+
+def send_drop(widget, paths) -> None:
+    """Drag local ``paths`` over ``widget`` and drop them, with the real Qt events a file manager sends."""
+    import warnings
+
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    centre = widget.rect().center()
+    with warnings.catch_warnings():  # PySide flags Qt 6's only QPoint constructor as deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted(), f"{type(widget).__name__} refused the drag of {paths}"
+    drop = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+
+
+@pytest.fixture
+def drop_files():
+    """``drop_files(widget, paths)``: a real drag-enter + drop of local files onto ``widget``."""
+    return send_drop

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QTableWidget
 
 from documents_fixtures import write_notes
@@ -24,16 +22,6 @@ def tab(qtbot, ctx, models_dir):
     return widget
 
 
-def drop_folder(tab: DocumentsTab, folder: Path) -> None:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(folder))])
-    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(tab, enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(tab, drop)
 
 
 def ask(qtbot, tab: DocumentsTab, text: str):
@@ -48,9 +36,9 @@ def passage_cards(card) -> list[PassageCard]:
     return [w for w in card.content if isinstance(w, PassageCard)]
 
 
-def index_dropped(qtbot, tab, folder):
+def index_dropped(qtbot, tab, folder, drop_files):
     progress = []
-    drop_folder(tab, folder)
+    drop_files(tab, [folder])
     handle = tab.index_handle
     assert handle is not None
     handle.progressed.connect(progress.append)
@@ -58,10 +46,10 @@ def index_dropped(qtbot, tab, folder):
     return progress
 
 
-def test_drop_index_search_open_and_more_like(qtbot, tab, tmp_path):
+def test_drop_index_search_open_and_more_like(qtbot, tab, tmp_path, drop_files):
     notes = write_notes(tmp_path / "notes")
     (tmp_path / "notes" / "broken.pdf").write_bytes(b"%PDF-1.4 nothing else")
-    progress = index_dropped(qtbot, tab, tmp_path / "notes")
+    progress = index_dropped(qtbot, tab, tmp_path / "notes", drop_files)
     assert progress and progress[-1].stage == "embed" and progress[-1].fraction == 1.0
     index_card = tab.chat.cards()[-1]
     assert index_card.kind == "index" and "broken.pdf" in index_card.as_text()
@@ -87,9 +75,9 @@ def test_drop_index_search_open_and_more_like(qtbot, tab, tmp_path):
     assert similar and all(c.hit["item_id"] != first.hit["item_id"] for c in similar)
 
 
-def test_compare_mode_and_type_filter(qtbot, tab, tmp_path):
+def test_compare_mode_and_type_filter(qtbot, tab, tmp_path, drop_files):
     write_notes(tmp_path / "notes")
-    index_dropped(qtbot, tab, tmp_path / "notes")
+    index_dropped(qtbot, tab, tmp_path / "notes", drop_files)
     assert tab.available_methods() == ["minilm", "bm25", "hybrid"]
     tab.compare_box.setChecked(True)
     card = ask(qtbot, tab, "sicilian defence")
@@ -103,21 +91,21 @@ def test_compare_mode_and_type_filter(qtbot, tab, tmp_path):
     assert {c.hit["file_type"] for c in passage_cards(card)} == {".pdf"}, card.as_text()
 
 
-def test_status_and_bad_method_errors_are_cards(qtbot, tab, tmp_path):
+def test_status_and_bad_method_errors_are_cards(qtbot, tab, tmp_path, drop_files):
     card = ask(qtbot, tab, "anything")
     assert card.kind == "error"  # nothing indexed yet: the card says so instead of crashing
     write_notes(tmp_path / "notes")
-    index_dropped(qtbot, tab, tmp_path / "notes")
+    index_dropped(qtbot, tab, tmp_path / "notes", drop_files)
     card = ask(qtbot, tab, "status")
     assert card.kind == "status" and "4 files" in card.as_text()
 
 
-def test_cancel_indexing_from_the_card_then_excludes_and_reindex(qtbot, tab, tmp_path):
+def test_cancel_indexing_from_the_card_then_excludes_and_reindex(qtbot, tab, tmp_path, drop_files):
     folder = tmp_path / "many"
     write_notes(folder)
     for number in range(60):
         (folder / f"log{number:02d}.log.txt").write_text(f"Log line {number}: the pump {number} was checked.")
-    drop_folder(tab, folder)
+    drop_files(tab, [folder])
     card = tab.chat.cards()[-1]
     qtbot.mouseClick(card.progress_card.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tab.index_handle.state in ("finished", "cancelled"), timeout=WAIT_MS)

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QGuiApplication, QImage
 
 from desktop.chat import cards
 from desktop.chat.cards import ImageGrid
@@ -52,17 +51,6 @@ def variant_file(folder: Path, name: str, edit=ImageOps.mirror) -> Path:
     return path
 
 
-def drop(qtbot, widget, paths: list[Path]) -> None:
-    """A real drag-enter + drop of local files, as a file manager sends it."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(QPoint(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(widget, enter)
-    assert enter.isAccepted()
-    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(widget, event)
 
 
 def last_answer(qtbot, tab, kind: str):
@@ -99,9 +87,9 @@ def test_first_launch_indexes_the_demo_photos(qtbot, ctx, models_dir):
         assert demo.count() == len([p for p in DEMO.iterdir() if p.suffix != ".md"])
 
 
-def test_dropping_a_photo_file_shows_its_original_first_in_a_grid(qtbot, tab, tmp_path):
+def test_dropping_a_photo_file_shows_its_original_first_in_a_grid(qtbot, tab, tmp_path, drop_files):
     query = variant_file(tmp_path, "chelsea.png")
-    drop(qtbot, tab, [query])
+    drop_files(tab, [query])
     card = last_answer(qtbot, tab, "image_search")
     paths = grid_paths(card)
     assert Path(paths[0]).name == "chelsea.png" and len(paths) == len(list(DEMO.glob("*.*"))) - 1
@@ -120,10 +108,10 @@ def test_pasting_an_image_from_the_clipboard_searches_with_it(qtbot, tab):
     assert tab.chat.input.text() == ""
 
 
-def test_clicking_a_result_opens_a_preview_with_working_actions(qtbot, tab, tmp_path):
+def test_clicking_a_result_opens_a_preview_with_working_actions(qtbot, tab, tmp_path, drop_files):
     opened: list[QUrl] = []
     tab.opener = opened.append
-    drop(qtbot, tab, [variant_file(tmp_path, "coffee.webp")])
+    drop_files(tab, [variant_file(tmp_path, "coffee.webp")])
     card = last_answer(qtbot, tab, "image_search")
     grid = card.findChildren(ImageGrid)[0]
     qtbot.mouseClick(grid.tiles[0], Qt.MouseButton.LeftButton)
@@ -144,18 +132,18 @@ def test_clicking_a_result_opens_a_preview_with_working_actions(qtbot, tab, tmp_
     assert more.result_json["query"] == coffee and coffee not in grid_paths(more)
 
 
-def test_typing_a_label_lists_matching_images_and_filters_a_dropped_photo(qtbot, tab, tmp_path):
+def test_typing_a_label_lists_matching_images_and_filters_a_dropped_photo(qtbot, tab, tmp_path, drop_files):
     type_query(qtbot, tab, "cat")
     card = last_answer(qtbot, tab, "image_search")
     assert [Path(p).name for p in grid_paths(card)] == ["chelsea.png"]
     qtbot.keyClicks(tab.chat.input, "cat")
-    drop(qtbot, tab.chat.input, [variant_file(tmp_path, "rocket.jpg")])  # onto the input line: a query, not text
+    drop_files(tab.chat.input, [variant_file(tmp_path, "rocket.jpg")])  # onto the input line: a query, not text
     filtered = last_answer(qtbot, tab, "image_search")
     assert filtered.result_json["label_filter"] == "cat"
     assert [Path(p).name for p in grid_paths(filtered)] == ["chelsea.png"]
 
 
-def test_dropped_folder_is_indexed_with_skipped_files_then_near_duplicates_are_grouped(qtbot, tab, tmp_path):
+def test_dropped_folder_is_indexed_with_skipped_files_then_near_duplicates_are_grouped(qtbot, tab, tmp_path, drop_files):
     folder = tmp_path / "holiday"
     original = folder / "rocket.jpg"
     folder.mkdir()
@@ -163,7 +151,7 @@ def test_dropped_folder_is_indexed_with_skipped_files_then_near_duplicates_are_g
     variant_file(folder, "rocket.jpg")
     Image.open(original).resize((320, 213)).save(folder / "rocket-small.png")
     (folder / "broken.jpg").write_bytes(b"")
-    drop(qtbot, tab, [folder])
+    drop_files(tab, [folder])
     indexed = last_answer(qtbot, tab, "index")
     assert indexed.result_json["indexed"] == 3 and indexed.result_json["collection"] == "photos"
     assert [s["reason"] for s in indexed.result_json["skipped"]] == ["empty file"]
@@ -185,13 +173,13 @@ def test_dropped_folder_is_indexed_with_skipped_files_then_near_duplicates_are_g
     assert view.result["groups"] == [] and len(view.findChildren(ImageGrid)) == 0
 
 
-def test_indexing_shows_progress_with_eta_and_can_be_cancelled(qtbot, tab, tmp_path):
+def test_indexing_shows_progress_with_eta_and_can_be_cancelled(qtbot, tab, tmp_path, drop_files):
     folder = tmp_path / "many"
     folder.mkdir()
     for photo in sorted(DEMO.iterdir()):
         if photo.suffix != ".md":
             shutil.copy(photo, folder / photo.name)
-    drop(qtbot, tab, [folder])
+    drop_files(tab, [folder])
     qtbot.waitUntil(lambda: tab.chat.cards()[-1].progress_card is not None)
     progress = tab.chat.cards()[-1].progress_card
     qtbot.waitUntil(lambda: "ETA" in progress.label.text(), timeout=30_000)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt, QTimer
 
 from desktop.context import AppContext
 from desktop.tabs import train as train_tab
@@ -40,19 +37,6 @@ def tab(qtbot, ctx):
     return widget
 
 
-def drop_paths(tab, paths) -> None:
-    """Drag ``paths`` over the tab and drop them, with real Qt drag-and-drop events."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    centre = tab.rect().center()
-    with warnings.catch_warnings():  # PySide flags Qt 6's only QPoint constructor as deprecated
-        warnings.simplefilter("ignore", DeprecationWarning)
-        enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                                Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(tab, enter)
-    assert enter.isAccepted()
-    drop = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(tab, drop)
 
 
 def set_params(tab, **values) -> None:
@@ -60,8 +44,8 @@ def set_params(tab, **values) -> None:
         tab.param_boxes[key].setValue(value)
 
 
-def start(qtbot, tab, corpus_dir, **params) -> None:
-    drop_paths(tab, [corpus_dir])
+def start(qtbot, tab, corpus_dir, drop_files, **params) -> None:
+    drop_files(tab, [corpus_dir])
     set_params(tab, **params)
     qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
     assert tab.train_handle is not None
@@ -72,8 +56,8 @@ def words_done(tab) -> float:
     return progress.done if progress is not None and progress.stage == "train" else 0.0
 
 
-def test_dropped_folder_is_listed_and_previewed(qtbot, tab, corpus_dir):
-    drop_paths(tab, [corpus_dir])
+def test_dropped_folder_is_listed_and_previewed(qtbot, tab, corpus_dir, drop_files):
+    drop_files(tab, [corpus_dir])
     assert tab.corpus_paths() == [str(corpus_dir)]
     summary = scan_corpus([corpus_dir], min_count=5)
     qtbot.waitUntil(lambda: "tokens" in tab.preview_label.text(), timeout=30_000)
@@ -92,8 +76,8 @@ def test_parameters_default_to_gensim_and_explain_themselves(tab):
     assert all(box.toolTip() for box in tab.param_boxes.values()) and tab.architecture.toolTip()
 
 
-def test_start_pause_resume_cancel_keeps_partial_model(qtbot, tab, corpus_dir):
-    start(qtbot, tab, corpus_dir, epochs=200, dim=20)
+def test_start_pause_resume_cancel_keeps_partial_model(qtbot, tab, corpus_dir, drop_files):
+    start(qtbot, tab, corpus_dir, drop_files, epochs=200, dim=20)
     qtbot.waitUntil(lambda: words_done(tab) > 0, timeout=30_000)
     assert tab.pause_button.isEnabled() and not tab.start_button.isEnabled()
 
@@ -124,7 +108,7 @@ def test_start_pause_resume_cancel_keeps_partial_model(qtbot, tab, corpus_dir):
     assert tab.ctx.word_model_name == "partial run" and tab.ctx.word_model is result.vectors
 
 
-def test_ui_stays_responsive_while_training(qtbot, tab, corpus_dir):
+def test_ui_stays_responsive_while_training(qtbot, tab, corpus_dir, drop_files):
     gaps, last = [], [time.perf_counter()]
 
     def beat():
@@ -132,7 +116,7 @@ def test_ui_stays_responsive_while_training(qtbot, tab, corpus_dir):
         gaps.append(now - last[0])
         last[0] = now
 
-    start(qtbot, tab, corpus_dir, epochs=200, dim=50)
+    start(qtbot, tab, corpus_dir, drop_files, epochs=200, dim=50)
     qtbot.waitUntil(lambda: words_done(tab) > 0, timeout=30_000)
     heartbeat = QTimer(interval=10, timeout=beat)
     last[0] = time.perf_counter()
@@ -146,8 +130,8 @@ def test_ui_stays_responsive_while_training(qtbot, tab, corpus_dir):
     assert max(gaps) < MAX_HEARTBEAT_GAP_S, f"UI thread blocked for {max(gaps) * 1000:.0f} ms"
 
 
-def test_finished_training_is_evaluated_and_saved_by_name(qtbot, tab, corpus_dir):
-    start(qtbot, tab, corpus_dir, epochs=1, dim=20)
+def test_finished_training_is_evaluated_and_saved_by_name(qtbot, tab, corpus_dir, drop_files):
+    start(qtbot, tab, corpus_dir, drop_files, epochs=1, dim=20)
     qtbot.waitUntil(lambda: any(c.kind == "evaluation" for c in tab.chat.cards()), timeout=60_000)
     result = tab.pending_result
     assert not result.cancelled and result.epochs_done == pytest.approx(1.0)
@@ -190,8 +174,8 @@ def test_models_list_export_import_rename_delete_load(qtbot, tab, tmp_path, trai
     assert tab.ctx.word_model is None
 
 
-def test_restart_restores_corpus_parameters_and_log(qtbot, tab, corpus_dir):
-    drop_paths(tab, [corpus_dir])
+def test_restart_restores_corpus_parameters_and_log(qtbot, tab, corpus_dir, drop_files):
+    drop_files(tab, [corpus_dir])
     set_params(tab, dim=64, window=3, sample=0.0001)
     tab.architecture.setCurrentIndex(tab.architecture.findData("cbow"))
     tab.save_trained("nothing yet")  # no model: an error card, saved to history
