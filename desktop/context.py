@@ -37,6 +37,8 @@ def settings_path() -> Path:
     return runtime.data_home() / "settings.ini"
 
 
+DEMO_ENV = "EMBEDSTUDIO_DEMO"  # "0" turns the first-launch demos off (tests)
+
 class AppContext(QObject):
     """Shared state of the app. Signals fire on the UI thread.
 
@@ -113,6 +115,11 @@ class AppContext(QObject):
         return runtime.session_provider_label(tuple(providers))
 
     # -- status -----------------------------------------------------------------------------------
+    @property
+    def demo_wanted(self) -> bool:
+        """First-launch demos (demo word model, demo photos): off with ``--no-demo`` or ``EMBEDSTUDIO_DEMO=0``."""
+        return os.environ.get(DEMO_ENV, "1") != "0" and "--no-demo" not in self.launch_args
+
     def status_message(self, text: str, timeout_ms: int = 5000) -> None:
         """Show ``text`` in the main window's status bar."""
         self.status_changed.emit(text, timeout_ms)

@@ -299,7 +299,7 @@ class ImagesTab(QWidget):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().showEvent(event)
-        if not self._demo_started and "--no-demo" not in getattr(self.ctx, "launch_args", []):
+        if not self._demo_started and self.ctx.demo_wanted:
             self._demo_started = True
             QTimer.singleShot(0, self.ensure_demo)
 

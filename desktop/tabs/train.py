@@ -7,7 +7,6 @@ On a first launch (empty model library) the tab trains the demo model from the s
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -70,14 +69,6 @@ PARAMS = (
     ParamSpec("alpha", "Learning rate", 0.0001, 1, "Starting learning rate, decaying linearly to min_alpha.", 4),
     ParamSpec("seed", "Seed", 0, 2**31 - 1, "Random seed: the same seed, data and settings give the same model."),
 )
-DEMO_ENV = "EMBEDSTUDIO_DEMO"  # "0" turns the first-launch demo training off (tests)
-
-
-def demo_wanted(ctx) -> bool:
-    """False when the app was started with ``--no-demo`` or ``EMBEDSTUDIO_DEMO=0``."""
-    return os.environ.get(DEMO_ENV, "1") != "0" and "--no-demo" not in getattr(ctx, "launch_args", ())
-
-
 def format_count(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -103,7 +94,7 @@ class TrainTab(QWidget):
         self.preview_timer = QTimer(self, singleShot=True, interval=300, timeout=self.preview_corpus)
         self._restore_settings()
         self._set_running(False)
-        if start_demo if start_demo is not None else demo_wanted(ctx):
+        if start_demo if start_demo is not None else ctx.demo_wanted:
             QTimer.singleShot(0, self.start_demo_if_needed)
 
     # -- layout -----------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
 
-from desktop.context import AppContext
-from desktop.tabs import train as train_tab
+from desktop.context import DEMO_ENV, AppContext
 from desktop.tabs.train import TrainTab
 from embedengine import demo
 from embedengine.word2vec import TrainConfig, library, scan_corpus
@@ -197,8 +196,8 @@ def test_restart_restores_corpus_parameters_and_log(qtbot, tab, corpus_dir, drop
 def test_first_launch_trains_demo_and_activates_it(qtbot, ctx, corpus_dir, monkeypatch):
     monkeypatch.setattr(demo, "corpus_dir", lambda: corpus_dir)  # a shorter excerpt of the shipped corpus
     monkeypatch.setattr(demo, "demo_config", lambda: TrainConfig(dim=20, epochs=1, seed=1))
-    monkeypatch.delenv(train_tab.DEMO_ENV, raising=False)
-    assert train_tab.demo_wanted(ctx)
+    monkeypatch.delenv(DEMO_ENV, raising=False)
+    assert ctx.demo_wanted
     widget = TrainTab(ctx)
     qtbot.addWidget(widget)
     widget.show()
@@ -214,9 +213,9 @@ def test_first_launch_trains_demo_and_activates_it(qtbot, ctx, corpus_dir, monke
 
 
 def test_no_demo_flag_turns_the_demo_off(ctx, monkeypatch):
-    monkeypatch.delenv(train_tab.DEMO_ENV, raising=False)
+    monkeypatch.delenv(DEMO_ENV, raising=False)
     ctx.launch_args = ["--no-demo"]
-    assert not train_tab.demo_wanted(ctx)
-    monkeypatch.setenv(train_tab.DEMO_ENV, "0")
+    assert not ctx.demo_wanted
+    monkeypatch.setenv(DEMO_ENV, "0")
     ctx.launch_args = []
-    assert not train_tab.demo_wanted(ctx)
+    assert not ctx.demo_wanted
