@@ -9,15 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.explore import BANK_SENTENCES
 
 from .common import TerminalProgress, add_command
 
-BANK_SENTENCES = (
-    "I deposited money at the bank.",
-    "The bank approved my loan.",
-    "We sat on the river bank.",
-    "The boat drifted to the bank of the river.",
-)
 PREVIEW_VALUES = 6
 
 
