@@ -174,3 +174,20 @@ def test_no_usable_input_is_a_clear_error(tmp_path):
         train([tmp_path / "nothing-here.txt"], TrainConfig())
     with pytest.raises(UserError, match="architecture must be one of"):
         train([tmp_path / "a.txt"], TrainConfig(architecture="glove"))
+
+
+def test_checkpoint_is_written_during_training(slice_corpus, tmp_path, monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("embedengine.word2vec.train"), "CHECKPOINT_EVERY_S", 0.0)
+    checkpoint, seen = tmp_path / "periodic.npz", []
+    token = CancelToken()
+
+    def progress(report):
+        if report.stage == "train" and checkpoint.exists():
+            seen.append(report.done)
+            token.cancel()
+
+    train([slice_corpus], TrainConfig(dim=20, epochs=30, min_count=3), progress=progress, cancel=token,
+          checkpoint_path=checkpoint)
+    assert seen and seen[0] < 30 * 40_000  # a checkpoint existed well before the end

@@ -20,7 +20,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 _CLIP = 30.0
-REPEAT_CAP = 2.0  # occurrences of one word per batch whose updates are summed in full (see damp_repeats)
+REPEAT_CAP = 4.0  # occurrences of one word per batch whose updates are summed in full (see damp_repeats)
 
 
 @dataclass
@@ -183,8 +183,8 @@ def softmax_step(syn0: np.ndarray, syn1: np.ndarray, batch: Batch, alpha: float,
     probability *= (-alpha) * uses[:, None]
     grad_in += probability @ syn1
     syn1 += probability.T @ inputs
-    scatter_add_rows(syn1, batch.tokens, grad_out, REPEAT_CAP)
-    scatter_add_rows(syn0, batch.tokens, grad_in, REPEAT_CAP)
+    scatter_add_rows(syn1, batch.tokens, grad_out)  # small batches of a small vocabulary: no damping
+    scatter_add_rows(syn0, batch.tokens, grad_in)
     return loss / max(1.0, float(uses.sum())) if batch.measure_loss else None
 
 

@@ -36,7 +36,7 @@ ASSUMED_FLOPS = 1e10  # dense float32 products on a small machine, for the softm
 SHARED_NEGATIVES = 16  # noise words shared by ...
 NOISE_GROUP_ROWS = 16  # ... each group of this many consecutive tokens (more rows per noise word diverged)
 # Tokens per mini-batch: larger batches vectorise better, but every row's updates within a batch
-# are computed from the same (stale) weights; 2048 diverged, 512 and 1024 matched gensim's quality.
+# are computed from the same (stale) weights; 2048 diverged; 512 (with kernels.REPEAT_CAP) matched gensim.
 BATCH_TOKENS = {"sgns": 512, "cbow": 512, "softmax": 128}
 CHECKPOINT_EVERY_S = 30.0
 
