@@ -14,6 +14,31 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+# Libraries Qt's X11 plugin loads (name for ctypes.util.find_library -> Debian/Ubuntu package).
+XCB_LIBRARIES = {
+    "xcb-cursor": "libxcb-cursor0",
+    "xcb-icccm": "libxcb-icccm4",
+    "xcb-keysyms": "libxcb-keysyms1",
+    "xcb-image": "libxcb-image0",
+    "xcb-render-util": "libxcb-render-util0",
+    "xcb-shape": "libxcb-shape0",
+    "xcb-randr": "libxcb-randr0",
+    "xcb-xkb": "libxcb-xkb1",
+    "xkbcommon-x11": "libxkbcommon-x11-0",
+}
+
+
+def missing_linux_packages() -> list[str]:
+    """Packages whose libraries Qt's X11 plugin needs: without them Qt aborts the process with a vague message."""
+    if not sys.platform.startswith("linux") or not os.environ.get("DISPLAY"):
+        return []
+    if os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+        return []
+    from ctypes.util import find_library
+
+    return [package for library, package in XCB_LIBRARIES.items() if find_library(library) is None]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in ("--demo", "--no-demo"):
@@ -27,6 +52,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "    embedstudio similar MODEL king --json\n"
             "    embedstudio docs search 'query' --json\n"
             "or start a virtual display: `xvfb-run embedstudio`.",
+            file=sys.stderr,
+        )
+        return 3
+    missing = missing_linux_packages()
+    if missing:
+        print(
+            "Qt needs a few X11 libraries that are not installed here, so it cannot open a window.\n"
+            f"On Debian/Ubuntu: sudo apt install {' '.join(missing)}\n"
+            "(other distributions: the xcb-util packages), then run `make run` again. "
+            "The command line works without them: `embedstudio --help`.",
             file=sys.stderr,
         )
         return 3

@@ -1,0 +1,28 @@
+"""The `embedstudio` command: no arguments opens the app, or explains why it cannot and points at the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def run_embedstudio(args: list[str], env_changes: dict[str, str | None]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in env_changes}
+    env.update({k: v for k, v in env_changes.items() if v is not None})
+    code = "import sys; from desktop.launcher import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_without_a_display_the_app_says_so_and_points_at_the_cli():
+    done = run_embedstudio([], {"DISPLAY": None, "WAYLAND_DISPLAY": None, "QT_QPA_PLATFORM": None})
+    assert done.returncode == 3
+    assert "needs a display" in done.stderr and "embedstudio --help" in done.stderr
+
+
+def test_with_a_subcommand_it_runs_the_cli(models_dir):
+    done = run_embedstudio(["models", "info", "--json"], {})
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert "minilm" in json.dumps(info) and "resnet50" in json.dumps(info)
