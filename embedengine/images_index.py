@@ -28,6 +28,7 @@ from embedengine.image import IMAGE_EXTENSIONS, describe_source
 from embedengine.results import Result
 from embedengine.store import (
     CollectionStore,
+    CollectionSummary,
     FileEntry,
     FileStat,
     Item,
@@ -129,11 +130,7 @@ class DuplicatesResult(Result):
 
 
 @dataclass
-class CollectionStatus(Result):
-    name: str
-    folder: str
-    roots: list[str]
-    excludes: list[str]
+class CollectionStatus(CollectionSummary):
     images: int
     skipped: list[SkippedImage]
     last_indexed: Optional[float]

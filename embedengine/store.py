@@ -92,6 +92,16 @@ CREATE INDEX IF NOT EXISTS vector_rows_item ON vector_rows(item_id);
 # ---------------------------------------------------------------------------------------------
 
 @dataclass
+class CollectionSummary(Result):
+    """What every collection's status starts with; documents and images add their own counts."""
+
+    name: str
+    folder: str
+    roots: list[str]
+    excludes: list[str]
+
+
+@dataclass
 class FileRecord(Result):
     """One row of ``files``."""
 

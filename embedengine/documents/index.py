@@ -20,7 +20,7 @@ import numpy as np
 
 from embedengine.errors import UserError
 from embedengine.results import Result
-from embedengine.store import CollectionStore, FileEntry, FileStat, Plan, list_collections, walk_files
+from embedengine.store import CollectionStore, CollectionSummary, FileEntry, FileStat, Plan, list_collections, walk_files
 from embedengine.tasks import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
 
 from .extract import ExtractError, extract, file_kind, read_bytes
@@ -104,11 +104,7 @@ class Comparison(Result):
 
 
 @dataclass
-class CollectionStatus(Result):
-    name: str
-    folder: str
-    roots: list[str]
-    excludes: list[str]
+class CollectionStatus(CollectionSummary):
     files: int
     passages: int
     skipped: list[dict]
