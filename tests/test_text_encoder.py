@@ -11,7 +11,7 @@ import pytest
 from embedengine.cli import main as cli_main
 from embedengine.explore import BANK_SENTENCES
 from embedengine.tasks import CancelToken, Cancelled
-from embedengine.text import TextEncoder, get_text_encoder, plan_batches
+from embedengine.text import CPU_BATCH_TOKENS, TextEncoder, get_text_encoder, plan_batches
 
 MIXED = [
     "a",
@@ -68,6 +68,19 @@ def test_vectors_are_unit_length_and_in_input_order(fp32):
     permutation = np.random.default_rng(3).permutation(len(MIXED))
     shuffled = fp32.encode([MIXED[i] for i in permutation], batch_size=2)
     np.testing.assert_allclose(shuffled, one_by_one[permutation], atol=2e-6)
+
+
+def test_long_texts_on_cpu_run_in_cache_sized_calls(fp32):
+    texts = [" ".join(["river bank"] * words) for words in (120, 100, 90, 60, 8)]
+    if fp32.provider_label != "CPU":
+        pytest.skip("the small token budget is for CPU sessions")
+    assert fp32.batch_tokens == CPU_BATCH_TOKENS
+    lengths = [len(ids) for ids in fp32.tokenize(texts)]
+    batches = plan_batches(lengths, 32, fp32.batch_tokens)
+    assert len(batches) > 2 and all(len(b) == 1 or max(lengths[i] for i in b) * len(b) <= CPU_BATCH_TOKENS
+                                    for b in batches)
+    one_by_one = np.stack([fp32.encode([text])[0] for text in texts])
+    np.testing.assert_allclose(fp32.encode(texts, batch_size=32), one_by_one, atol=2e-6)
 
 
 def test_truncation_keeps_the_first_256_tokens(fp32):
