@@ -19,9 +19,13 @@ from desktop.chat import ChatView, cards
 from embedengine.documents import DEFAULT_COLLECTION, METHODS, DocumentCollection, list_document_collections
 from embedengine.documents.methods import DENSE_METHODS
 from embedengine.errors import UserError
+from embedengine.runtime import resources_dir
 
 WELCOME = ("Drop folders here (or **Add folder…**) to index .txt, .md, .rst, .html and .pdf files, then ask in "
-           "your own words. Tick **Compare** to see several methods side by side; type **status** for the index.")
+           "your own words. Tick **Compare** to see several methods side by side; type **status** for the index, "
+           "or **demo** to index the shipped public-domain text (the King James Bible, a few minutes on 2 cores) "
+           "and ask it, say, *a flood covers the whole earth*.")
+DEMO_COLLECTION = "demo"
 FILE_TYPES = {"All types": (), "PDF": (".pdf",), "Markdown / reST": (".md", ".markdown", ".rst"),
               "Text": (".txt", ".text"), "HTML": (".html", ".htm", ".xhtml")}
 TOP_K = 10
@@ -264,12 +268,20 @@ class DocumentsTab(QWidget):
         self.index_handle.done.connect(self.refresh_status)
         return self.index_handle
 
+    def index_demo(self):
+        """Index the shipped demo corpus (``resources/corpus``) into the "demo" collection."""
+        self.add_collection(DEMO_COLLECTION)
+        return self.start_index([str(resources_dir() / "corpus")])
+
     # -- searching -----------------------------------------------------------------------------
 
     def search_options(self) -> dict:
         return {"folder": self.folder_box.currentData(), "file_types": FILE_TYPES[self.type_box.currentText()]}
 
     def answer(self, query: str) -> None:
+        if query.strip().lower() == "demo":
+            self.index_demo()
+            return
         payload = self.chat.last_payload or {}
         card = self.chat.add_pending_answer()
         method = self.method_box.currentData() or "minilm"

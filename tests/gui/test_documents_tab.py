@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -20,8 +21,6 @@ def tab(qtbot, ctx, models_dir):
     widget.resize(1000, 800)
     widget.show()
     return widget
-
-
 
 
 def ask(qtbot, tab: DocumentsTab, text: str):
@@ -115,3 +114,14 @@ def test_cancel_indexing_from_the_card_then_excludes_and_reindex(qtbot, tab, tmp
     qtbot.mouseClick(tab.reindex_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tab.index_handle.state == "finished", timeout=WAIT_MS)
     assert tab.chat.cards()[-1].kind == "index" and tab.status_label.text().startswith("4 files")
+
+
+def test_typing_demo_indexes_the_shipped_corpus_into_the_demo_collection(qtbot, tab):
+    qtbot.keyClicks(tab.chat.input, "demo")
+    qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
+    assert tab.collection.name == "demo" and tab.collection_box.currentText() == "demo"
+    handle = tab.index_handle
+    qtbot.waitUntil(lambda: handle.last_progress is not None and handle.last_progress.done > 0, timeout=WAIT_MS)
+    assert any(Path(root).name == "corpus" for root in tab.collection.store.roots())
+    handle.cancel()
+    qtbot.waitUntil(lambda: handle.state in ("cancelled", "finished"), timeout=WAIT_MS)
