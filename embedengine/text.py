@@ -7,17 +7,32 @@ vectors come back in input order, L2-normalised, float32 [N, 384].
 On CPU the token budget is small (512 padded tokens per call): each call's activations, above all
 the [batch, heads, seq, seq] attention scores, then stay in cache. Measured on 2 Zen 4 cores with
 mixed passages (~177 tokens): 1.3x (fp32) and 1.4x (int8) more texts per CPU-second than 8192.
+
+On CPU the encoder also runs one single-threaded session per core ("lanes") on different batches at
+once instead of one session splitting every operator across the cores: a transformer call is ~150
+small operators, and without spin-waiting each one pays a thread wake-up and a barrier. Measured on
+the same machine: int8 1.25x more texts/s than one 2-thread session.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
-from .runtime import choose_providers, make_session, model_path, provider_preference, session_provider_label
+from .runtime import (
+    choose_providers,
+    default_threads,
+    make_session,
+    model_path,
+    provider_preference,
+    session_provider_label,
+)
 from .tasks import CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
 
 MODEL_FILES = {"fp32": "minilm.onnx", "int8": "minilm-int8.onnx"}
@@ -49,7 +64,9 @@ class TextEncoder:
         self._model_file = Path(model_file) if model_file else None
         self._tokenizer_file = Path(tokenizer_file) if tokenizer_file else None
         self._lock = threading.Lock()
-        self._session = None
+        self._session = None  # the first lane: tells which provider is active
+        self._lanes: Optional[queue.Queue] = None
+        self._lane_count = 1
         self._tokenizer = None
         self._counter = None
 
@@ -80,8 +97,30 @@ class TextEncoder:
             tokenizer.enable_truncation(max_length=self.max_length)
             tokenizer.no_padding()  # each batch is padded to its own longest text below
             self._tokenizer = tokenizer
-            model = self._model_file or model_path(MODEL_FILES[self.variant])
-            self._session = make_session(model, self.providers, self.threads)
+            self._open_lanes(self._model_file or model_path(MODEL_FILES[self.variant]))
+
+    def _open_lanes(self, model: Path) -> None:
+        """One session per core on CPU (each with one thread); one session otherwise."""
+        threads = self.threads or default_threads()
+        first = make_session(model, self.providers, 1 if threads > 1 else threads)
+        if session_provider_label(tuple(first.get_providers())) == "CPU":
+            sessions = [first] + [make_session(model, self.providers, 1) for _ in range(threads - 1)]
+        else:
+            sessions = [make_session(model, self.providers, threads)]
+        self._lanes = queue.Queue()
+        for session in sessions:
+            self._lanes.put(session)
+        self._lane_count = len(sessions)
+        self._session = sessions[0]
+
+    @contextmanager
+    def _lane(self):
+        """A session no other batch is using right now (waits for one)."""
+        session = self._lanes.get()
+        try:
+            yield session
+        finally:
+            self._lanes.put(session)
 
     def _token_counter(self):
         self._load()
@@ -121,13 +160,35 @@ class TextEncoder:
         lengths = [len(i) for i in ids]
         meter = RateMeter(sum(lengths))  # ETA from tokens: batches run longest first
         done = tokens_done = 0
-        for batch in plan_batches(lengths, batch_size, self.batch_tokens):
-            checkpoint(cancel)
-            out[batch] = self._run([ids[i] for i in batch])
+        for batch in self._encode_batches(ids, plan_batches(lengths, batch_size, self.batch_tokens), out, cancel):
             done += len(batch)
             tokens_done += sum(lengths[i] for i in batch)
             _report(progress, done, len(texts), meter, tokens_done)
         return out
+
+    def _encode_batches(self, ids: list[list[int]], batches: list[np.ndarray], out: np.ndarray,
+                        cancel: Optional[CancelToken]):
+        """Encode each batch into ``out`` on the free lanes; yield each batch once it is done."""
+
+        def encode_one(batch: np.ndarray) -> np.ndarray:
+            checkpoint(cancel)
+            out[batch] = self._run([ids[i] for i in batch])
+            return batch
+
+        if self._lane_count == 1 or len(batches) == 1:
+            yield from map(encode_one, batches)
+            return
+        with ThreadPoolExecutor(self._lane_count, thread_name_prefix="minilm-lane") as pool:
+            pending = {pool.submit(encode_one, batch) for batch in batches}
+            try:
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        checkpoint(cancel)  # a cancel seen by the caller stops even finished batches
+                        yield future.result()  # re-raises Cancelled or a runtime error here
+            finally:
+                for future in pending:
+                    future.cancel()
 
     def _run(self, batch_ids: list[list[int]]) -> np.ndarray:
         input_ids, attention_mask = pad_batch(batch_ids)
@@ -136,7 +197,8 @@ class TextEncoder:
             "attention_mask": attention_mask,
             "token_type_ids": np.zeros_like(input_ids),
         }
-        return self._session.run(["sentence_embedding"], feeds)[0]
+        with self._lane() as session:
+            return session.run(["sentence_embedding"], feeds)[0]
 
 
 def _as_text_list(texts: Sequence[str]) -> list[str]:

@@ -83,6 +83,20 @@ def test_long_texts_on_cpu_run_in_cache_sized_calls(fp32):
     np.testing.assert_allclose(fp32.encode(texts, batch_size=32), one_by_one, atol=2e-6)
 
 
+def test_cpu_lanes_encode_batches_in_parallel_with_the_same_result(fp32, models_dir):
+    if fp32.provider_label != "CPU":
+        pytest.skip("lanes are the CPU execution plan")
+    texts = [" ".join(["lanes of work"] * (i % 40 + 1)) for i in range(60)]
+    single = TextEncoder("fp32", threads=1)
+    expected = single.encode(texts, batch_size=4)
+    assert single._lane_count == 1 and fp32._lane_count == 2
+    reports = []
+    got = fp32.encode(texts, batch_size=4, progress=lambda p: reports.append((p.done, threading.get_ident())))
+    np.testing.assert_allclose(got, expected, atol=2e-6)
+    assert [done for done, _ in reports] == sorted(done for done, _ in reports) and reports[-1][0] == 60
+    assert {thread for _, thread in reports} == {threading.get_ident()}  # progress stays on the caller's thread
+
+
 def test_truncation_keeps_the_first_256_tokens(fp32):
     words = ["river", "bank", "money", "loan", "boat", "water", "green", "house"]
     assert all(fp32.count_tokens(w) == 3 for w in words)  # each word is one token (+ [CLS], [SEP])
