@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import plots, style
+from desktop import gc_guard, plots, style
 from desktop.chat import cards
 from desktop.context import APPLICATION, ORGANISATION, AppContext
 from desktop.workers import TaskHandle
@@ -264,6 +264,7 @@ def create_app(argv: Sequence[str] = ()) -> QApplication:
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setWindowIcon(icon("app"))
+    gc_guard.install(app)
     return app
 
 

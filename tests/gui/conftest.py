@@ -19,6 +19,17 @@ def restore_engine_env(monkeypatch):
             monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def app_like_embedstudio(qapp):
+    """The QApplication set up as ``embedstudio`` sets it up (garbage collected on the GUI thread)."""
+    from desktop import gc_guard
+    from desktop.app import create_app
+
+    guard = gc_guard.install(create_app())  # the guard create_app installed
+    yield
+    guard.uninstall()  # the engine tests after the GUI ones run with automatic collection
+
+
 @pytest.fixture
 def ctx(qapp, isolated_home):
     """An AppContext whose settings, workspace and history live in the test's temp home."""
