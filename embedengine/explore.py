@@ -25,7 +25,7 @@ import numpy as np
 
 from embedengine.errors import UserError
 from embedengine.results import Result
-from embedengine.runtime import ModelMissingError
+from embedengine.runtime import BUILD_HINT, ModelMissingError
 
 # The seed's four "bank" sentences (money, river, money, river): MiniLM pairs them by meaning.
 BANK_SENTENCES = (
@@ -461,8 +461,8 @@ def _answer_sentences(query: SentencesQuery, encoder=None) -> SentenceSimilarity
             encoder = get_text_encoder()
         embeddings = np.asarray(encoder.encode(query.sentences), dtype=np.float64)
     except ModelMissingError as missing:
-        raise UserError(f"Sentence mode needs the MiniLM model: {missing}",
-                        hint="Build the models once with `embedstudio models build`.") from missing
+        raise UserError(f"Sentence mode needs the MiniLM model, which is not built yet ({missing.path.name} "
+                        f"is missing from {missing.path.parent}).", hint=BUILD_HINT) from missing
     matrix = cosine_matrix(embeddings)
     pairs = [(i, j, float(matrix[i, j])) for i in range(len(matrix)) for j in range(i + 1, len(matrix))]
     closest = max(pairs, key=lambda p: p[2])

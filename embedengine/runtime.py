@@ -19,8 +19,15 @@ APP_NAME = "embedstudio"
 GPU_PROVIDERS = ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecutionProvider")
 
 
+BUILD_HINT = "Build the models once with `embedstudio models build` (or `make models`)."
+
+
 class ModelMissingError(RuntimeError):
     """A built model file is absent; the message says how to build it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} is missing. {BUILD_HINT}")
+        self.path = path
 
 
 def data_home() -> Path:
@@ -62,10 +69,7 @@ def model_path(filename: str) -> Path:
     """Path of a built model file, or :class:`ModelMissingError` with the fix."""
     path = models_dir() / filename
     if not path.exists():
-        raise ModelMissingError(
-            f"{path} is missing. Build the models once with `embedstudio models build` "
-            "(or `make models`)."
-        )
+        raise ModelMissingError(path)
     return path
 
 
