@@ -31,6 +31,7 @@ from embedengine.store import (
     CollectionSummary,
     FileEntry,
     FileStat,
+    FolderRemoved,
     Item,
     Plan,
     file_sha256,
@@ -319,9 +320,12 @@ class ImageCollection:
         """Remember folders (or single image files) to index; returns their resolved paths."""
         return [self.store.add_root(folder) for folder in folders]
 
-    def remove_folder(self, folder: str | Path) -> None:
-        """Forget a folder; its images leave the index at the next :meth:`index`."""
-        self.store.remove_root(folder)
+    def remove_folder(self, folder: str | Path) -> FolderRemoved:
+        """Take a folder (or image file) out now: its images, vectors and thumbnails leave the collection."""
+        removed = self.store.forget_root(folder)
+        self.prune_thumbnails()
+        return FolderRemoved(self.name, str(Path(folder).expanduser().resolve()), removed,
+                             len(self.store.file_records()), self.roots())
 
     def roots(self) -> list[str]:
         return self.store.roots()
@@ -393,6 +397,9 @@ class ImageCollection:
                  if p.suffix == ".tmp" or p.relative_to(self.thumbs_dir).as_posix() not in used]
         for path in stale:
             path.unlink(missing_ok=True)
+        for folder in self.thumbs_dir.iterdir():
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         return len(stale)
 
     def _keep_missing_roots(self, deleted: list[str], report: IndexReport) -> list[str]:

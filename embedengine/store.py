@@ -102,6 +102,17 @@ class CollectionSummary(Result):
 
 
 @dataclass
+class FolderRemoved(Result):
+    """A folder taken out of a collection: the files that went with it and what is left."""
+
+    collection: str
+    folder: str
+    files_removed: int
+    files_left: int
+    roots_left: list[str]
+
+
+@dataclass
 class FileRecord(Result):
     """One row of ``files``."""
 
@@ -212,6 +223,11 @@ def list_collections(kind: str = "documents") -> list[str]:
     if not root.exists():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "index.sqlite").exists())
+
+
+def is_within(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or lies under it (both resolved, absolute)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def is_excluded(relative: str, patterns: Sequence[str]) -> bool:
@@ -390,6 +406,20 @@ class CollectionStore:
     def remove_root(self, path: str | Path) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM roots WHERE path=?", (str(Path(path).expanduser().resolve()),))
+
+    def forget_root(self, path: str | Path) -> int:
+        """Remove a root now, with the indexed files no other root covers; returns how many files went.
+
+        The files themselves are not touched: only the collection forgets them.
+        """
+        root = str(Path(path).expanduser().resolve())
+        if root not in self.roots():
+            raise UserError(f"{root} is not a folder of this collection",
+                            hint="status lists the collection's folders")
+        self.remove_root(root)
+        remaining = self.roots()
+        orphans = [p for p in self.file_records() if is_within(p, root) and not any(is_within(p, r) for r in remaining)]
+        return self.remove_files(orphans)
 
     def excludes(self) -> list[str]:
         return [r[0] for r in self._query("SELECT pattern FROM excludes ORDER BY pattern")]

@@ -65,6 +65,21 @@ def test_filters_by_folder_and_type(notes, tmp_path):
     assert {h.file_type for h in collection.search("volcano", file_types=["pdf"]).hits} == {".pdf"}
 
 
+def test_removing_a_folder_takes_its_passages_out_of_search(notes, tmp_path, capsys):
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "lava.txt").write_text("Lava flows slowly downhill from the erupting volcano and burns the forest.")
+    collection = DocumentCollection("two")
+    collection.index([notes["volcano.txt"].parent, extra])
+    assert "lava.txt" in {h.file_name for h in collection.search("volcano eruption lava").hits}
+    removed = collection.remove_folder(extra)
+    assert (removed.files_removed, removed.files_left) == (1, 4) and (extra / "lava.txt").exists()
+    for method in ("minilm", "bm25"):
+        assert "lava.txt" not in {h.file_name for h in collection.search("volcano eruption lava", method).hits}
+    assert cli_main(["docs", "remove", str(notes["volcano.txt"].parent), "--collection", "two", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["roots_left"] == []
+
+
 def test_edit_reembeds_only_that_file_and_delete_removes_it(notes):
     collection = DocumentCollection()
     collection.index([notes["volcano.txt"].parent])

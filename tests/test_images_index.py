@@ -384,3 +384,22 @@ def test_cli_index_reports_skipped_files(models_dir, tmp_path, capsys):
     assert report["indexed"] == 1 and {s["reason"] for s in report["skipped"]} >= {"empty file", "not an image"}
     assert cli.main(["images", "search", "--collection", "nothing-here", "--label", "cat", "--json"]) == 2
     assert "no images collection" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_removing_a_folder_takes_its_images_and_thumbnails_out(models_dir, tmp_path, capsys):
+    keep, drop = tmp_path / "keep", tmp_path / "drop"
+    for folder, names in ((keep, ("rocket.jpg",)), (drop, ("horse.png", "camera.png"))):
+        folder.mkdir()
+        for name in names:
+            shutil.copy(resources_dir() / "images" / name, folder / name)
+    with ImageCollection("rm", create=True) as collection:
+        collection.index([keep, drop])
+        removed = collection.remove_folder(drop)
+        assert (removed.files_removed, removed.files_left, removed.roots_left) == (2, 1, [str(keep.resolve())])
+        assert [hit.path for hit in collection.search(drop / "horse.png", k=5).hits] == [str(keep / "rocket.jpg")]
+        assert len(list(collection.thumbs_dir.glob("*/*.jpg"))) == 1 and (drop / "horse.png").exists()
+        assert collection.index().removed == 0  # nothing left over for the next run
+    assert cli.main(["images", "remove", str(keep), "--collection", "rm", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["files_removed"] == 1
+    assert cli.main(["images", "remove", str(keep), "--collection", "rm", "--json"]) == 2
+    assert "not a folder" in json.loads(capsys.readouterr().out)["error"]

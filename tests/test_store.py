@@ -134,3 +134,24 @@ def test_retry_predicate_replans_known_files(files):
     plan = store.plan([paths["a.txt"], paths["c.log"]], retry=lambda record: record.reason.startswith("unreadable"))
     assert [s.path for s in plan.changed] == [str(paths["c.log"])]
     assert plan.unchanged == [str(paths["a.txt"])]
+
+
+def test_forget_root_drops_only_the_files_no_other_root_covers(files, tmp_path):
+    folder, paths = files
+    store = CollectionStore.open("documents", "roots")
+    store.add_root(folder)
+    store.add_root(folder / "sub")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "d.txt").write_text("elsewhere")
+    store.add_root(other)
+    entries = [entry_for(paths["a.txt"], 1), entry_for(paths["sub/b.txt"], 1), entry_for(other / "d.txt", 1)]
+    store.write_batch(entries, {"m": unit_rows(3)})
+
+    assert store.forget_root(folder) == 1  # a.txt; sub/b.txt stays under the "sub" root
+    assert sorted(os.path.basename(p) for p in store.file_records()) == ["b.txt", "d.txt"]
+    assert store.live_count("m") == 2 and paths["a.txt"].exists()  # the file itself is untouched
+    assert store.forget_root(folder / "sub") == 1
+    with pytest.raises(UserError, match="is not a folder of this collection"):
+        store.forget_root(folder)
+    assert store.roots() == [str(other.resolve())]

@@ -113,6 +113,25 @@ def error(message: str, hint: str = "") -> QWidget:
     return with_text(frame, f"{message}\n{hint}".strip())
 
 
+def folder_list(folders: Sequence[str], on_remove: Callable[[str], None]) -> QWidget:
+    """A collection's folders, one per row, each with a Remove button (``on_remove(folder)``)."""
+    box = QWidget()
+    grid = QGridLayout(box)
+    grid.setContentsMargins(0, 0, 0, 0)
+    grid.setColumnStretch(2, 1)  # the buttons stay beside their folders
+    for row, folder in enumerate(folders):
+        grid.addWidget(label(folder, selectable=True), row, 0)
+        button = QPushButton("Remove")
+        button.setObjectName("removeFolder")
+        button.setProperty("folder", folder)
+        button.setToolTip(f"Take {folder} out of this collection (the files themselves stay)")
+        button.clicked.connect(lambda _checked=False, f=folder: on_remove(f))
+        grid.addWidget(button, row, 1)
+    if not folders:
+        grid.addWidget(label("No folders yet.", "muted"), 0, 0)
+    return with_text(box, "\n".join(folders) or "No folders yet.")
+
+
 class ScoreBar(QWidget):
     """A thin horizontal bar showing a fraction in [0, 1] in the palette's highlight colour."""
 

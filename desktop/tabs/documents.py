@@ -18,8 +18,10 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QGridL
 from desktop.chat import ChatView, cards
 from embedengine.documents import DEFAULT_COLLECTION, METHODS, DocumentCollection, list_document_collections
 from embedengine.documents.methods import DENSE_METHODS
+from embedengine.cli.common import format_removed
 from embedengine.errors import UserError
 from embedengine.runtime import resources_dir
+from embedengine.store import FolderRemoved
 
 WELCOME = ("Drop folders here (or **Add folder…**) to index .txt, .md, .rst, .html and .pdf files, then ask in "
            "your own words. Tick **Compare** to see several methods side by side; type **status** for the index, "
@@ -120,6 +122,9 @@ class DocumentsTab(QWidget):
         new_button.clicked.connect(self.ask_new_collection)
         self.add_button = QPushButton("Add folder…")
         self.add_button.clicked.connect(self.choose_folder)
+        self.folders_button = QPushButton("Folders…")
+        self.folders_button.setToolTip("The collection's folders, files and vectors; remove a folder from here")
+        self.folders_button.clicked.connect(lambda: self.chat.ask("status"))
         self.excludes_button = QPushButton("Excludes…")
         self.excludes_button.setToolTip("Glob patterns of files and folders to leave out (kept per collection)")
         self.excludes_button.clicked.connect(self.ask_excludes)
@@ -130,7 +135,7 @@ class DocumentsTab(QWidget):
         self.word_vectors_box.setToolTip("Also index with the active word model (average and TF-IDF average)")
         self.status_label = QLabel()
         self.status_label.setObjectName("muted")
-        for widget in (QLabel("Collection:"), self.collection_box, new_button, self.add_button,
+        for widget in (QLabel("Collection:"), self.collection_box, new_button, self.add_button, self.folders_button,
                        self.excludes_button, self.reindex_button, self.word_vectors_box):
             bar.addWidget(widget)
         bar.addWidget(self.status_label, 1)
@@ -259,7 +264,7 @@ class DocumentsTab(QWidget):
 
     def start_index(self, folders: list[str]):
         """Index (after adding ``folders``) in the background; the card shows progress, ETA and Cancel."""
-        if self.index_handle is not None and self.index_handle.state in ("running", "paused"):
+        if self.indexing():
             self.chat.add_note("An index run is already going; wait for it or cancel it.")
             return None
         names = ", ".join(Path(f).name for f in folders) or "all folders"
@@ -267,6 +272,17 @@ class DocumentsTab(QWidget):
         self.index_handle = card.run_task("index", self.collection.index, folders, **self.index_options())
         self.index_handle.done.connect(self.refresh_status)
         return self.index_handle
+
+    def indexing(self) -> bool:
+        """Whether an index run is going (or paused) in this tab."""
+        return self.index_handle is not None and self.index_handle.state in ("running", "paused")
+
+    def remove_folder(self, folder: str) -> None:
+        """Take ``folder`` out of the collection (its passages and vectors go; the files stay)."""
+        if self.indexing():
+            self.chat.add_note("An index run is going; remove the folder once it has finished or been cancelled.")
+            return
+        self.chat.ask(f"Remove {folder} from '{self.collection.name}'", {"remove": folder})
 
     def index_demo(self):
         """Index the shipped demo corpus (``resources/corpus``) into the "demo" collection."""
@@ -287,6 +303,8 @@ class DocumentsTab(QWidget):
         method = self.method_box.currentData() or "minilm"
         if query.strip().lower() == "status":
             card.run_task("status", self.collection.status)
+        elif isinstance(payload, dict) and "remove" in payload:
+            card.run_task("removed", self.collection.remove_folder, payload["remove"]).done.connect(self.refresh_status)
         elif not self.collection.store.roots():
             card.fail(UserError(f"collection '{self.collection.name}' has no folders yet",
                                 hint="drop a folder on this tab or press Add folder…"))
@@ -312,7 +330,8 @@ class DocumentsTab(QWidget):
 
     def render(self, kind: str, result: Any):
         renderers = {"search": self._render_search, "compare": self._render_compare,
-                     "index": self._render_index, "status": self._render_status}
+                     "index": self._render_index, "status": self._render_status,
+                     "removed": lambda result: cards.text(format_removed(FolderRemoved(**result)))}
         return renderers[kind](result) if kind in renderers else cards.text(str(result))
 
     def _render_search(self, result: dict) -> list[QWidget]:
@@ -349,10 +368,11 @@ class DocumentsTab(QWidget):
                          if s["method"] in METHODS) or "none yet"
         pending = sum(status["pending"].values())
         lines = [f"Collection '{status['name']}': {status['files']} files, {status['passages']:,} passages.",
-                 f"Folders: {', '.join(status['roots']) or 'none'}", f"Vectors: {sets}"]
+                 f"Vectors: {sets}"]
         if pending:
             lines.append(f"{pending:,} passages still to embed: press Re-index.")
-        widgets = [cards.text("\n".join(lines))]
+        widgets = [cards.text("\n".join(lines)), cards.heading("Folders"),
+                   cards.folder_list(status["roots"], self.remove_folder)]
         if status["skipped"]:
             widgets.append(self._skipped_table(status["skipped"]))
         return widgets

@@ -28,7 +28,9 @@ from PySide6.QtWidgets import (
 from desktop.chat import ChatView, cards
 from embedengine import images_index as engine
 from embedengine.errors import UserError
+from embedengine.cli.common import format_removed
 from embedengine.image import IMAGE_EXTENSIONS
+from embedengine.store import FolderRemoved
 
 RESULTS_K = 15
 INDEX_BATCH = 8  # images per model call while indexing: Cancel takes effect within one batch
@@ -48,7 +50,8 @@ HELP_TEXT = """**Finding images**
 **Collections**
 * **Index folder…** (or drop a folder) adds it to the selected collection; re-indexing only reads new or changed files.
 * **dupes** (or **Duplicates**) groups resized, recompressed or cropped copies; move the slider to change the threshold.
-* **status** lists the collections, their folders and the files that were skipped, with the reason.
+* **status** (or **Folders**) lists the collections, their folders and the files that were skipped, with the
+  reason; **Remove** beside a folder (or **remove /path/to/folder**) takes it out of the collection.
 * **exclude *.gif raw** leaves matching files and folders out of the selected collection (**exclude none** clears)."""
 
 
@@ -234,6 +237,7 @@ class ImagesTab(QWidget):
         self._handles: list = []
         self._demo_started = False
         self.demo_task = None  # the background indexing of the demo photos, once started
+        self.index_task = None  # the latest index run the user started
         self.chat = ChatView(ctx, tab="images", renderer=self.render, placeholder=PLACEHOLDER, welcome=WELCOME)
         self.chat.submitted.connect(self.answer)
         self._build_bar()
@@ -263,6 +267,8 @@ class ImagesTab(QWidget):
             ("Paste", "Search with the image on the clipboard (Ctrl+V)", self.paste_button),
             ("Index folder…", "Add a folder of photos to the selected collection", self.pick_folder),
             ("Duplicates", "Group near-duplicate images", lambda: self.chat.ask("dupes")),
+            ("Folders", "The collections' folders and skipped files; remove a folder from here",
+             lambda: self.chat.ask("status")),
         ):
             button = QPushButton(name)
             button.setToolTip(tip)
@@ -422,6 +428,8 @@ class ImagesTab(QWidget):
             self._track(card.run_task("image_search", self._search, name, payload["image"], payload.get("label") or None))
         elif payload.get("index"):
             self._run_index(card, name, payload["index"])
+        elif payload.get("remove"):
+            self._run_remove(card, name, payload["remove"])
         else:
             self._answer_text(card, text.strip(), name)
 
@@ -431,7 +439,18 @@ class ImagesTab(QWidget):
         return handle
 
     def _run_index(self, card, name: str, folders: list) -> None:
-        handle = self._track(card.run_task("index", self._index, name, folders))
+        handle = self.index_task = self._track(card.run_task("index", self._index, name, folders))
+        handle.finished.connect(lambda _result: self.refresh_collections(select=name))
+
+    def remove_folder(self, name: str, folder: str) -> None:
+        """Take ``folder`` out of collection ``name`` (its images, vectors and thumbnails go; the files stay)."""
+        self.chat.ask(f"remove {folder} from '{name}'", {"remove": folder, "collection": name})
+
+    def _run_remove(self, card, name: str, folder: str) -> None:
+        if any(task is not None and task.is_running for task in (self.index_task, self.demo_task)):
+            card.fail(UserError("an index run is going", hint="remove the folder once it has finished or been cancelled"))
+            return
+        handle = self._track(card.run_task("removed", self._remove, name, folder))
         handle.finished.connect(lambda _result: self.refresh_collections(select=name))
 
     def _answer_text(self, card, text: str, name: str) -> None:
@@ -449,6 +468,8 @@ class ImagesTab(QWidget):
         elif command == "index" and rest.strip():
             target = engine.DEFAULT_COLLECTION if name == engine.DEMO_COLLECTION else name
             self._run_index(card, target, [str(Path(rest.strip()).expanduser())])
+        elif command == "remove" and rest.strip():
+            self._run_remove(card, name, str(Path(rest.strip()).expanduser()))
         elif command == "status":
             card.finish("status", {"collections": [self.collection(n).status() for n in engine.collection_names()]})
         elif command == "exclude":
@@ -474,6 +495,9 @@ class ImagesTab(QWidget):
     def _duplicates(self, name: str, threshold: float) -> engine.DuplicatesResult:
         return self.collection(name).near_duplicates(threshold)
 
+    def _remove(self, name: str, folder: str) -> FolderRemoved:
+        return self.collection(name).remove_folder(folder)
+
     def _index(self, name: str, folders: list, progress=None, cancel=None) -> engine.IndexReport:
         return self.collection(name, create=True).index(folders, progress=progress, cancel=cancel,
                                                         batch_size=INDEX_BATCH)
@@ -489,7 +513,8 @@ class ImagesTab(QWidget):
 
     def render(self, kind: str, result: Any):
         renderers = {"image_search": self._render_search, "duplicates": self._render_duplicates,
-                     "index": self._render_index, "status": self._render_status}
+                     "index": self._render_index, "status": self._render_status,
+                     "removed": lambda result: cards.text(format_removed(FolderRemoved(**result)))}
         return renderers[kind](result)
 
     def _render_search(self, result: dict) -> list[QWidget]:
@@ -544,6 +569,8 @@ class ImagesTab(QWidget):
                 for s in statuses]
         widgets = [cards.table(["collection", "images", "skipped", "folders", "excludes"], rows)]
         for status in statuses:
+            widgets.append(cards.heading(f"Folders of '{status['name']}'"))
+            widgets.append(cards.folder_list(status["roots"], lambda folder, n=status["name"]: self.remove_folder(n, folder)))
             if status["skipped"]:
                 skipped = cards.table(["file", "reason"], [[s["path"], s["reason"]] for s in status["skipped"]])
                 widgets.append(cards.expander(f"Skipped in '{status['name']}' ({len(status['skipped'])})", skipped))

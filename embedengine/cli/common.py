@@ -72,6 +72,13 @@ def emit_error(error: BaseException, args: argparse.Namespace) -> None:
             print(f"hint: {payload['hint']}", file=sys.stderr)
 
 
+def format_removed(removed) -> str:
+    """Text of a :class:`~embedengine.store.FolderRemoved` (documents and images alike)."""
+    return (f"{removed.folder} left '{removed.collection}': {removed.files_removed} files removed from the index "
+            f"(the files themselves are untouched); {removed.files_left} files and "
+            f"{len(removed.roots_left)} folders remain")
+
+
 def format_duration(seconds: Optional[float]) -> str:
     if seconds is None:
         return "--:--"

@@ -9,7 +9,7 @@ from pathlib import Path
 from embedengine.documents import DEFAULT_COLLECTION, METHODS, DocumentCollection, list_document_collections
 from embedengine.errors import UserError
 
-from .common import TerminalProgress, add_command, format_duration
+from .common import TerminalProgress, add_command, format_duration, format_removed
 
 
 def register(subparsers) -> None:
@@ -25,6 +25,11 @@ def register(subparsers) -> None:
     index.add_argument("--model", help="trained word model for the w2v-avg / w2v-tfidf methods")
     index.add_argument("--exclude", nargs="+", default=None, metavar="GLOB",
                        help="glob patterns to leave out (replaces the collection's list)")
+
+    remove = add_command(sub, "remove", run_remove, "take a folder out of a collection (your files stay where they are)",
+                         format_text=format_removed)
+    remove.add_argument("folder", help="one of the collection's folders (see status)")
+    _collection_option(remove)
 
     search = add_command(sub, "search", run_search, "search a collection", format_text=format_search)
     _query_options(search)
@@ -71,6 +76,10 @@ def run_index(args: argparse.Namespace):
         return collection.index(args.folders, methods=args.method, word_model=args.model, progress=bar)
     finally:
         bar.close()
+
+
+def run_remove(args: argparse.Namespace):
+    return _open(args).remove_folder(args.folder)
 
 
 def run_search(args: argparse.Namespace):

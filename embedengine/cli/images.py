@@ -17,7 +17,7 @@ from embedengine.images_index import (
     collection_names,
 )
 
-from .common import TerminalProgress, add_command, format_duration
+from .common import TerminalProgress, add_command, format_duration, format_removed
 
 
 def register(subparsers) -> None:
@@ -32,6 +32,11 @@ def register(subparsers) -> None:
     index.add_argument("--remove", action="append", default=[], type=Path, metavar="FOLDER",
                        help="stop indexing FOLDER: its images leave the collection (repeatable)")
     _collection_option(index)
+
+    remove = add_command(sub, "remove", run_remove, "take a folder out of a collection (your files stay where they are)",
+                         format_removed)
+    remove.add_argument("folder", type=Path, help="one of the collection's folders (see status)")
+    _collection_option(remove)
 
     search = add_command(sub, "search", run_search, "find the images most similar to IMAGE", format_search)
     search.add_argument("image", nargs="?", type=Path, metavar="IMAGE",
@@ -71,6 +76,11 @@ def run_index(args: argparse.Namespace) -> IndexReport:
             return collection.index(args.folders, progress=bar)
     finally:
         bar.close()
+
+
+def run_remove(args: argparse.Namespace):
+    with ImageCollection(args.collection, create=False) as collection:
+        return collection.remove_folder(args.folder)
 
 
 def run_search(args: argparse.Namespace) -> ImageSearchResult:

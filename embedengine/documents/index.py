@@ -20,7 +20,16 @@ import numpy as np
 
 from embedengine.errors import UserError
 from embedengine.results import Result
-from embedengine.store import CollectionStore, CollectionSummary, FileEntry, FileStat, Plan, list_collections, walk_files
+from embedengine.store import (
+    CollectionStore,
+    CollectionSummary,
+    FileEntry,
+    FileStat,
+    FolderRemoved,
+    Plan,
+    list_collections,
+    walk_files,
+)
 from embedengine.tasks import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
 
 from .extract import ExtractError, extract, file_kind, read_bytes
@@ -189,8 +198,11 @@ class DocumentCollection:
             added.append(self.store.add_root(folder))
         return added
 
-    def remove_folder(self, folder: str | Path) -> None:
-        self.store.remove_root(folder)
+    def remove_folder(self, folder: str | Path) -> FolderRemoved:
+        """Take a folder out now: its files' passages and vectors leave the collection."""
+        removed = self.store.forget_root(folder)
+        return FolderRemoved(self.name, str(Path(folder).expanduser().resolve()), removed,
+                             len(self.store.file_records()), self.store.roots())
 
     def set_excludes(self, patterns: Iterable[str]) -> None:
         self.store.set_excludes(patterns)

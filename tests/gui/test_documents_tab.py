@@ -125,3 +125,27 @@ def test_typing_demo_indexes_the_shipped_corpus_into_the_demo_collection(qtbot, 
     assert any(Path(root).name == "corpus" for root in tab.collection.store.roots())
     handle.cancel()
     qtbot.waitUntil(lambda: handle.state in ("cancelled", "finished"), timeout=WAIT_MS)
+
+
+def test_folders_button_lists_folders_and_remove_takes_one_out(qtbot, tab, tmp_path, drop_files):
+    from PySide6.QtWidgets import QPushButton
+
+    write_notes(tmp_path / "notes")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "lava.txt").write_text("Lava flows slowly downhill from the erupting volcano and burns the forest.")
+    index_dropped(qtbot, tab, tmp_path / "notes", drop_files)
+    index_dropped(qtbot, tab, extra, drop_files)
+    assert tab.status_label.text().startswith("5 files")
+
+    qtbot.mouseClick(tab.folders_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.chat.cards()[-1].kind == "status", timeout=WAIT_MS)
+    buttons = tab.chat.cards()[-1].findChildren(QPushButton, "removeFolder")
+    assert len(buttons) == 2
+    extra_button = next(b for b in buttons if b.property("folder") == str(extra.resolve()))
+    qtbot.mouseClick(extra_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.chat.cards()[-1].kind == "removed", timeout=WAIT_MS)
+    assert "1 files removed" in tab.chat.cards()[-1].as_text() and (extra / "lava.txt").exists()
+    qtbot.waitUntil(lambda: tab.status_label.text().startswith("4 files"), timeout=WAIT_MS)
+    card = ask(qtbot, tab, "lava flows downhill")
+    assert "lava.txt" not in {c.hit["file_name"] for c in passage_cards(card)}

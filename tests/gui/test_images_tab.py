@@ -187,3 +187,28 @@ def test_indexing_shows_progress_with_eta_and_can_be_cancelled(qtbot, tab, tmp_p
     report = last_answer(qtbot, tab, "index").result_json
     assert report["cancelled"] and 0 < report["indexed"] < len(list(folder.iterdir()))
     assert "Cancelled" in tab.chat.cards()[-1].as_text()
+
+
+def remove_buttons(card) -> dict[str, object]:
+    """The status card's Remove buttons by folder."""
+    from PySide6.QtWidgets import QPushButton
+
+    return {button.property("folder"): button for button in card.findChildren(QPushButton, "removeFolder")}
+
+
+def test_removing_a_folder_from_the_status_card_takes_its_images_out(qtbot, tab, tmp_path, drop_files):
+    folder = tmp_path / "trip"
+    folder.mkdir()
+    shutil.copy(DEMO / "rocket.jpg", folder / "rocket.jpg")
+    drop_files(tab, [folder])
+    assert last_answer(qtbot, tab, "index").result_json["indexed"] == 1
+    qtbot.mouseClick(tab.buttons["Folders"], Qt.MouseButton.LeftButton)
+    buttons = remove_buttons(last_answer(qtbot, tab, "status"))
+    assert set(buttons) == {str(DEMO), str(folder.resolve())}
+    qtbot.mouseClick(buttons[str(folder.resolve())], Qt.MouseButton.LeftButton)
+    removed = last_answer(qtbot, tab, "removed").result_json
+    assert (removed["collection"], removed["files_removed"], removed["files_left"]) == ("photos", 1, 0)
+    assert (folder / "rocket.jpg").exists()
+    type_query(qtbot, tab, "status")
+    photos = next(s for s in last_answer(qtbot, tab, "status").result_json["collections"] if s["name"] == "photos")
+    assert photos["roots"] == [] and photos["images"] == 0
