@@ -113,6 +113,7 @@ def test_cancel_then_resume(notes, monkeypatch):
     assert len(collection.search("anything at all", k=10).hits) == 2  # the part done is searchable
     resumed = DocumentCollection().index()
     assert not resumed.cancelled and resumed.embedded == {"minilm": total - 2}
+    assert (resumed.passages_added, resumed.caught_up) == (0, total - 2)  # the report says where they came from
     assert DocumentCollection().status().pending == {"minilm": 0}
 
 

@@ -356,8 +356,11 @@ class DocumentsTab(QWidget):
         embedded = ", ".join(f"{n:,} with {METHODS[m].label}" for m, n in report["embedded"].items()) or "nothing new"
         summary = (f"{state} {report['files_new']} new, {report['files_changed']} changed, "
                    f"{report['files_unchanged']} unchanged, {report['files_deleted']} removed files; "
-                   f"{report['passages_added']:,} passages added; embedded {embedded} "
+                   f"{report['passages_added']:,} passages read; embedded {embedded} "
                    f"in {report['seconds']:.1f} s.")
+        if report.get("caught_up"):  # older history entries lack the field
+            summary += (f" {report['caught_up']:,} of those passages were read earlier and had no vectors yet "
+                        "(an interrupted run or a newly chosen method).")
         widgets = [cards.text(summary)]
         if report["skipped"]:
             widgets.append(self._skipped_table(report["skipped"]))

@@ -102,8 +102,10 @@ def format_index(report) -> str:
     state = "cancelled" if report.cancelled else "done"
     lines = [f"{report.collection}: {state} in {format_duration(report.seconds)}",
              f"files: {report.files_new} new, {report.files_changed} changed, {report.files_unchanged} unchanged, "
-             f"{report.files_deleted} removed; {report.passages_added} passages added"]
+             f"{report.files_deleted} removed; {report.passages_added} passages read from new or changed files"]
     lines += [f"embedded {count} passages with {method}" for method, count in report.embedded.items()]
+    if report.caught_up:
+        lines.append(f"({report.caught_up} of them were read earlier and had no vectors yet)")
     lines += [f"skipped {s['path']}: {s['reason']}" for s in report.skipped]
     return "\n".join(lines)
 

@@ -64,8 +64,9 @@ class IndexReport(Result):
     files_unchanged: int = 0
     files_deleted: int = 0
     skipped: list[dict] = field(default_factory=list)  # skipped in this run: path, reason
-    passages_added: int = 0
+    passages_added: int = 0  # passages of the new and changed files read in this run
     embedded: dict[str, int] = field(default_factory=dict)  # method -> passages embedded this run
+    caught_up: int = 0  # of those, passages read earlier that had no vectors yet (interrupted run, new method)
     seconds: float = 0.0
     passages_per_s: float = 0.0
     cancelled: bool = False
@@ -234,6 +235,7 @@ class DocumentCollection:
             report.cancelled = True
         report.seconds = time.perf_counter() - started
         embedded = max(report.embedded.values(), default=0)
+        report.caught_up = max(0, embedded - report.passages_added)
         report.passages_per_s = embedded / report.seconds if report.seconds else 0.0
         return report
 
