@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from documents_fixtures import write_notes
@@ -78,6 +79,22 @@ def test_removing_a_folder_takes_its_passages_out_of_search(notes, tmp_path, cap
         assert "lava.txt" not in {h.file_name for h in collection.search("volcano eruption lava", method).hits}
     assert cli_main(["docs", "remove", str(notes["volcano.txt"].parent), "--collection", "two", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["roots_left"] == []
+
+
+def test_keyword_index_is_saved_and_reused_and_a_damaged_one_is_rebuilt(notes):
+    collection = DocumentCollection("kw")
+    collection.index([notes["volcano.txt"].parent])
+    saved = collection.store.folder / index_module.BM25_FILE
+    expected = [(h.path, round(h.score, 5)) for h in collection.search("ocean tides moon", "bm25").hits]
+    with np.load(saved) as data:
+        assert tuple(data["signature"]) == collection.store.items_signature()  # written by the index run
+    reopened = DocumentCollection("kw")  # as after a restart
+    assert [(h.path, round(h.score, 5)) for h in reopened.search("ocean tides moon", "bm25").hits] == expected
+    saved.write_bytes(b"not a numpy archive")
+    damaged = DocumentCollection("kw")
+    assert [(h.path, round(h.score, 5)) for h in damaged.search("ocean tides moon", "bm25").hits] == expected
+    with np.load(saved) as data:
+        assert len(data["ids"]) == damaged.store.count_items()
 
 
 def test_edit_reembeds_only_that_file_and_delete_removes_it(notes):

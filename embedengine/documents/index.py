@@ -44,6 +44,7 @@ SYNC_BATCH_FILES = 16
 EMBED_BATCH = 64
 SNIPPET_CHARS = 320
 SEMANTIC_SNIPPETS = 10  # hits whose best sentence MiniLM may pick (when no query word matches)
+BM25_FILE = "bm25.npz"
 TFIDF_REFRESH = 0.2  # rebuild TF-IDF vectors when the passage count moved by more than 20 %
 
 
@@ -231,6 +232,9 @@ class DocumentCollection:
                 self._embed_missing(report, progress, cancel)
                 for method in self.store.vector_methods():
                     self.store.compact(method)
+                _emit(progress, Progress("keywords", 0, 1, "steps", message="preparing keyword search…"))
+                self.bm25()
+                _emit(progress, Progress("keywords", 1, 1, "steps", message="keyword search ready"))
         except Cancelled:
             report.cancelled = True
         report.seconds = time.perf_counter() - started
@@ -379,16 +383,34 @@ class DocumentCollection:
                                  f"--method {method}")
 
     def bm25(self) -> tuple[BM25Index, np.ndarray]:
-        """The BM25 index of all passages (built on first use, rebuilt when passages change)."""
+        """The BM25 index of all passages and their item ids.
+
+        Kept in memory and in ``bm25.npz`` beside the store, both tagged with the items' signature:
+        rebuilt (about 9 s per 100K passages here) only after the passages changed, which
+        :meth:`index` does at the end of its run rather than at the next search.
+        """
         signature = self.store.items_signature()
         with self._lock:
             if self._bm25 is None or self._bm25[0] != signature:
-                ids, tokens = [], []
-                for item in self.store.iter_items():
-                    ids.append(item.id)
-                    tokens.append(lexical_tokens(item.payload["text"]))
-                self._bm25 = (signature, BM25Index(tokens), np.array(ids, dtype=np.int64))
+                self._bm25 = (signature, *self._load_or_build_bm25(signature))
             return self._bm25[1], self._bm25[2]
+
+    def _load_or_build_bm25(self, signature: tuple[int, int]) -> tuple[BM25Index, np.ndarray]:
+        path = self.store.folder / BM25_FILE
+        if path.exists():
+            try:
+                index, extra = BM25Index.load(path)
+                if tuple(extra["signature"].tolist()) == signature:
+                    return index, extra["ids"]
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable or from an older version: rebuild it
+        ids, tokens = [], []
+        for item in self.store.iter_items():
+            ids.append(item.id)
+            tokens.append(lexical_tokens(item.payload["text"]))
+        index, item_ids = BM25Index(tokens), np.array(ids, dtype=np.int64)
+        index.save(path, ids=item_ids, signature=np.array(signature, dtype=np.int64))
+        return index, item_ids
 
     def _bm25_search(self, query: str, k: int, allowed) -> list[tuple[int, float]]:
         index, ids = self.bm25()

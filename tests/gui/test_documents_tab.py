@@ -49,7 +49,8 @@ def test_drop_index_search_open_and_more_like(qtbot, tab, tmp_path, drop_files):
     notes = write_notes(tmp_path / "notes")
     (tmp_path / "notes" / "broken.pdf").write_bytes(b"%PDF-1.4 nothing else")
     progress = index_dropped(qtbot, tab, tmp_path / "notes", drop_files)
-    assert progress and progress[-1].stage == "embed" and progress[-1].fraction == 1.0
+    embedding = [p for p in progress if p.stage == "embed"]
+    assert embedding and embedding[-1].fraction == 1.0 and progress[-1].fraction == 1.0
     index_card = tab.chat.cards()[-1]
     assert index_card.kind == "index" and "broken.pdf" in index_card.as_text()
     assert tab.status_label.text().startswith("4 files")
