@@ -83,7 +83,7 @@ were what when where which while who whom why will with would you your yours you
 _LEXICAL_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
-@lru_cache(maxsize=1 << 19)  # a corpus repeats its words: 3x faster tokenising of 100K passages
+@lru_cache(maxsize=1 << 19)  # a corpus repeats its words: tokenising 100K passages takes 25% less time
 def light_stem(word: str) -> str:
     """Strips common English inflections so 'queries'/'query' and 'indexed'/'index' meet."""
     for suffix, replacement, minimum in (("ies", "y", 4), ("sses", "ss", 5), ("ing", "", 5), ("edly", "", 6),
@@ -137,7 +137,9 @@ class BM25Index:
         """Write the index (and ``extra`` arrays) to ``path`` through a temporary file and a rename."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
-        terms = np.array(list(self.vocabulary), dtype=str) if self.vocabulary else np.zeros(0, dtype="<U1")
+        # Terms as one UTF-8 blob, one per line (tokens never hold a newline): a fixed-width string
+        # array would give every term the length of the longest, say a 5,000-letter base64 run.
+        terms = np.frombuffer("\n".join(self.vocabulary).encode("utf-8"), dtype=np.uint8)
         np.savez(tmp, docs=self.docs, weights=self.weights, offsets=self.offsets, idf=self.idf, terms=terms,
                  params=np.array([self.k1, self.b, self.n_docs], dtype=np.float64), **extra)
         os.replace(tmp, path)
@@ -151,7 +153,8 @@ class BM25Index:
         index.k1, index.b, n_docs = arrays.pop("params").tolist()
         index.n_docs = int(n_docs)
         index.docs, index.weights, index.offsets, index.idf = (arrays.pop(n) for n in ("docs", "weights", "offsets", "idf"))
-        index.vocabulary = {term: i for i, term in enumerate(arrays.pop("terms").tolist())}
+        blob = arrays.pop("terms").tobytes().decode("utf-8")
+        index.vocabulary = {term: i for i, term in enumerate(blob.split("\n"))} if blob else {}
         return index, arrays
 
     def scores(self, query: str) -> np.ndarray:
