@@ -310,8 +310,13 @@ class ImagesTab(QWidget):
             QTimer.singleShot(0, self.ensure_demo)
 
     def ensure_demo(self) -> None:
-        """Index the shipped photos into "demo" in the background; a card shows it on a first launch."""
+        """Index the shipped photos into "demo" in the background; a card shows it on a first launch.
+
+        Later launches only finish an interrupted run; once the user removed the demo folder it stays out.
+        """
         first_time = engine.DEMO_COLLECTION not in engine.collection_names()
+        if not first_time and str(engine.demo_folder().resolve()) not in self.collection(engine.DEMO_COLLECTION).roots():
+            return
         note = self.chat.add_note("") if first_time else None
         self.demo_task = self._track(self.ctx.tasks.run(
             self._index_demo, label="index demo images",

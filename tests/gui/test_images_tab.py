@@ -212,3 +212,17 @@ def test_removing_a_folder_from_the_status_card_takes_its_images_out(qtbot, tab,
     type_query(qtbot, tab, "status")
     photos = next(s for s in last_answer(qtbot, tab, "status").result_json["collections"] if s["name"] == "photos")
     assert photos["roots"] == [] and photos["images"] == 0
+
+
+def test_a_removed_demo_folder_stays_out_on_the_next_launch(qtbot, tab, ctx):
+    from desktop.tabs.images import ImagesTab
+
+    tab.remove_folder(DEMO_COLLECTION, str(DEMO.resolve()))
+    assert last_answer(qtbot, tab, "removed").result_json["files_left"] == 0
+    relaunched = ImagesTab(ctx)
+    qtbot.addWidget(relaunched)
+    relaunched.show()
+    qtbot.waitExposed(relaunched)
+    qtbot.wait(200)
+    assert relaunched.demo_task is None
+    assert relaunched.collection(DEMO_COLLECTION).count() == 0
