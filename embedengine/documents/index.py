@@ -232,7 +232,7 @@ class DocumentCollection:
                 self._embed_missing(report, progress, cancel)
                 for method in self.store.vector_methods():
                     self.store.compact(method)
-                _emit(progress, Progress("keywords", 0, 1, "steps", message="preparing keyword search…"))
+                _emit(progress, Progress("keywords", 0, None, "steps", message="preparing keyword search…"))
                 self.bm25()
                 _emit(progress, Progress("keywords", 1, 1, "steps", message="keyword search ready"))
         except Cancelled:
