@@ -121,10 +121,14 @@ def timed_ms(fn, *args, **kwargs) -> float:
 
 
 def latency_rows(n: int, queries: int = 50) -> tuple[list[list], float]:
-    collection = synthetic_collection(n)
+    built = synthetic_collection(n)
     rng = np.random.default_rng(1)
     probes = normalise(np.abs(rng.standard_normal((queries, 2048), dtype=np.float32)))
-    probes = normalise(probes + collection.store.matrix(METHOD).vectors[rng.integers(0, n, queries)])  # near some images
+    near = built.store.matrix(METHOD).rows_as_float32(rng.integers(0, n, queries))
+    probes = normalise(probes + near)  # near some images
+    prepare_ms = timed_ms(built._prepare_fast_search, None)  # what the end of an index run does
+    built.close()
+    collection = ImageCollection("latency")  # as after a restart
     first_ms = timed_ms(collection.search_vector, probes[0], k=10)
     timings, exact_timings, agree = [], [], 0
     for probe in probes:  # interleaved with the exact float32 search, so both see the same machine load
@@ -137,7 +141,9 @@ def latency_rows(n: int, queries: int = 50) -> tuple[list[list], float]:
     matched = len(collection.label_matches("cat"))
     collection.close()
     median, exact_median = statistics.median(timings), statistics.median(exact_timings)
-    rows = [[f"{n:,}", "first search (loads the float16 vectors, builds the int8 copy once)", f"{first_ms:.0f}", ""],
+    rows = [[f"{n:,}", "building the int8 copy (once, at the end of an index run)", f"{prepare_ms:.0f}", ""],
+            [f"{n:,}", "first search after opening the collection (reads the vectors and the int8 copy)",
+             f"{first_ms:.0f}", ""],
             [f"{n:,}", f"top-10 search (int8 first pass + exact re-scoring), median of {queries}", f"{median:.1f}",
              f"{'✅' if median < 50 else '❌'} (target < 50 ms)"],
             [f"{n:,}", "top-10 search, p95", f"{percentile(timings, 95):.1f}", ""],

@@ -298,18 +298,37 @@ def stat_file(path: str | Path) -> FileStat:
 
 @dataclass
 class VectorMatrix:
-    """A float32 copy of one vector set plus the item id of each row (-1 = tombstone)."""
+    """One vector set as stored (float16) plus the item id of each row (-1 = tombstone).
+
+    ``vectors`` is the float32 copy, made on first use; :meth:`rows` converts only the rows asked for,
+    so a search that only re-scores candidates never pays for converting the whole set.
+    """
 
     method: str
     generation: int
     rows: int
-    vectors: np.ndarray  # float32 [rows, dim]
+    stored: np.ndarray  # float16 [rows, dim], as on disk
     row_items: np.ndarray  # int64 [rows]
     version: tuple  # store write version when built
 
     def __post_init__(self) -> None:
         self._live = self.row_items >= 0
         self.live_rows = int(np.count_nonzero(self._live))
+        self._float32: Optional[np.ndarray] = None
+        self._convert_lock = threading.Lock()
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """float32 [rows, dim] (converted once, then cached)."""
+        with self._convert_lock:
+            if self._float32 is None:
+                self._float32 = np.asarray(self.stored, dtype=np.float32)
+            return self._float32
+
+    def rows_as_float32(self, rows: np.ndarray) -> np.ndarray:
+        """float32 copies of some rows, without converting the whole set."""
+        source = self._float32 if self._float32 is not None else self.stored
+        return np.asarray(source[rows], dtype=np.float32)
 
     def live_mask(self) -> np.ndarray:
         return self._live
@@ -677,7 +696,7 @@ class CollectionStore:
         return result
 
     def matrix(self, method: str) -> VectorMatrix:
-        """The float32 matrix of a vector set (memory-mapped file, converted once, cached)."""
+        """A vector set as a :class:`VectorMatrix` (read once, cached until the set changes)."""
         info = self._vector_set_row(method)
         if info is None:
             raise UserError(f"this collection has no '{method}' vectors", hint="index it with that method first")
@@ -696,10 +715,10 @@ class CollectionStore:
         return matrix
 
     def _load_rows(self, method: str, generation: int, rows: int, dim: int) -> np.ndarray:
+        """The committed rows as stored, float16 [rows, dim] (read into memory: no mapping outlives a compaction)."""
         if rows == 0:
-            return np.zeros((0, dim), dtype=np.float32)
-        mapped = np.memmap(self._vector_file(method, generation), dtype=np.float16, mode="r", shape=(rows, dim))
-        return np.asarray(mapped, dtype=np.float32)
+            return np.zeros((0, dim), dtype=np.float16)
+        return np.fromfile(self._vector_file(method, generation), dtype=np.float16, count=rows * dim).reshape(rows, dim)
 
     def vectors_for_items(self, method: str, item_ids: Sequence[int]) -> np.ndarray:
         """Stored vectors (float32) of the given items, in order; raises KeyError for a missing one."""
