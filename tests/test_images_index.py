@@ -219,6 +219,19 @@ def test_int8_first_pass_of_large_collections_gives_the_exact_ranking(library, c
     assert len(list(collection.folder.glob("search-int8.*.onnx"))) == 1
 
 
+def test_an_index_run_of_a_large_collection_leaves_the_int8_copy_ready(models_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(images_index, "FAST_SEARCH_MIN", 2)  # "large" from 2 images
+    folder = copy_demo_photos(tmp_path / "pics", 3)
+    with ImageCollection("ready", create=True) as collection:
+        stages = []
+        collection.index([folder], progress=lambda p: stages.append(p.stage))
+        assert stages[-1] == "search" and len(list(collection.folder.glob("search-int8.*.onnx"))) == 1
+    with ImageCollection("ready") as reopened:  # a restart: the copy on disk is used, no vector is converted
+        query = reopened.store.matrix(images_index.METHOD).rows_as_float32(np.array([0]))[0]
+        assert reopened.nearest(query, k=1)[0][1] == pytest.approx(1.0, abs=1e-3)
+        assert reopened.store.matrix(images_index.METHOD)._float32 is None
+
+
 def test_near_duplicates_group_each_original_with_its_copies(library, collection):
     result = collection.near_duplicates()
     groups = [{hit.path for hit in group.images} for group in result.groups]
