@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embedengine.cli.common import format_duration
+from embedengine.cli.common import format_duration, format_removed
+from embedengine.store import FolderRemoved
 from embedengine.tasks import Progress
 
 RankedItem = tuple  # (label, score, detail) — detail optional
@@ -130,6 +131,11 @@ def folder_list(folders: Sequence[str], on_remove: Callable[[str], None]) -> QWi
     if not folders:
         grid.addWidget(label("No folders yet.", "muted"), 0, 0)
     return with_text(box, "\n".join(folders) or "No folders yet.")
+
+
+def folder_removed(result: dict) -> QLabel:
+    """The answer to a folder removal (a :class:`~embedengine.store.FolderRemoved` as JSON)."""
+    return text(format_removed(FolderRemoved(**result)))
 
 
 class ScoreBar(QWidget):

@@ -18,10 +18,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QGridL
 from desktop.chat import ChatView, cards
 from embedengine.documents import DEFAULT_COLLECTION, METHODS, DocumentCollection, list_document_collections
 from embedengine.documents.methods import DENSE_METHODS
-from embedengine.cli.common import format_removed
 from embedengine.errors import UserError
 from embedengine.runtime import resources_dir
-from embedengine.store import FolderRemoved
 
 WELCOME = ("Drop folders here (or **Add folder…**) to index .txt, .md, .rst, .html and .pdf files, then ask in "
            "your own words. Tick **Compare** to see several methods side by side; type **status** for the index, "
@@ -331,7 +329,7 @@ class DocumentsTab(QWidget):
     def render(self, kind: str, result: Any):
         renderers = {"search": self._render_search, "compare": self._render_compare,
                      "index": self._render_index, "status": self._render_status,
-                     "removed": lambda result: cards.text(format_removed(FolderRemoved(**result)))}
+                     "removed": cards.folder_removed}
         return renderers[kind](result) if kind in renderers else cards.text(str(result))
 
     def _render_search(self, result: dict) -> list[QWidget]:

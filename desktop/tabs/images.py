@@ -28,9 +28,7 @@ from PySide6.QtWidgets import (
 from desktop.chat import ChatView, cards
 from embedengine import images_index as engine
 from embedengine.errors import UserError
-from embedengine.cli.common import format_removed
 from embedengine.image import IMAGE_EXTENSIONS
-from embedengine.store import FolderRemoved
 
 RESULTS_K = 15
 INDEX_BATCH = 8  # images per model call while indexing: Cancel takes effect within one batch
@@ -500,7 +498,7 @@ class ImagesTab(QWidget):
     def _duplicates(self, name: str, threshold: float) -> engine.DuplicatesResult:
         return self.collection(name).near_duplicates(threshold)
 
-    def _remove(self, name: str, folder: str) -> FolderRemoved:
+    def _remove(self, name: str, folder: str) -> engine.FolderRemoved:
         return self.collection(name).remove_folder(folder)
 
     def _index(self, name: str, folders: list, progress=None, cancel=None) -> engine.IndexReport:
@@ -519,7 +517,7 @@ class ImagesTab(QWidget):
     def render(self, kind: str, result: Any):
         renderers = {"image_search": self._render_search, "duplicates": self._render_duplicates,
                      "index": self._render_index, "status": self._render_status,
-                     "removed": lambda result: cards.text(format_removed(FolderRemoved(**result)))}
+                     "removed": cards.folder_removed}
         return renderers[kind](result)
 
     def _render_search(self, result: dict) -> list[QWidget]:
