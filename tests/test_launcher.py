@@ -26,3 +26,13 @@ def test_with_a_subcommand_it_runs_the_cli(models_dir):
     assert done.returncode == 0, done.stderr
     info = json.loads(done.stdout)
     assert "minilm" in json.dumps(info) and "resnet50" in json.dumps(info)
+
+
+def test_the_app_builds_absent_models_first_and_nothing_when_they_are_there(models_dir, monkeypatch, tmp_path, capsys):
+    from desktop import launcher
+
+    monkeypatch.setenv("EMBEDSTUDIO_MODELS", str(models_dir))
+    assert launcher.missing_models() == [] and launcher.ensure_models() == []
+    assert capsys.readouterr().err == ""  # nothing to do, nothing said
+    monkeypatch.setenv("EMBEDSTUDIO_MODELS", str(tmp_path / "empty"))
+    assert launcher.missing_models() == ["minilm", "resnet50"]
