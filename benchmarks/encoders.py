@@ -2,7 +2,7 @@
 
 Text: the same texts go through sentence-transformers 6.x (torch CPU, 2 threads, loaded from the
 safetensors folder of the cached PyPI wheel) and through :class:`embedengine.text.TextEncoder`
-(one single-threaded ONNX Runtime session per core), interleaved, best of ``--rounds``. Two sets: mixed-length passages
+(one batch per core at once, one thread per ONNX Runtime call), interleaved, best of ``--rounds``. Two sets: mixed-length passages
 (10–300 words) from ``../shared/data/corpus_mix.txt.xz`` and short sentences. Targets on mixed
 passages: fp32 ≥ 2×, int8 ≥ 4× sentence-transformers.
 
@@ -42,8 +42,8 @@ FP32_PEAK_GFLOPS = 110  # one Zen 4 core, MLAS SGEMM 512x384x1536, measured here
 LOAD_NOTE = (
     "Reading the ratios. On mixed passages both engines spend most of their time in the same GEMMs. "
     "Ours runs each CPU call on at most 512 padded tokens, so activations (above all the "
-    "[batch, heads, seq, seq] attention scores) stay in cache, and runs one single-threaded session per "
-    "core on different batches (no per-operator barriers): together 1.4× more texts/s (int8 and fp32) "
+    "[batch, heads, seq, seq] attention scores) stay in cache, and runs one batch per core at once, each "
+    "call on one thread (no per-operator barriers): together 1.4× more texts/s (int8 and fp32) "
     "than one 2-thread session on 8192-token calls. "
     "fp32 ≥ 2× is out of reach on this CPU: 2× sentence-transformers' useful GFLOP per CPU-second (line "
     "above) is more than one core's fp32 peak, about {peak} GFLOP/s here (MLAS SGEMM, measured). "
@@ -161,7 +161,7 @@ def text_section(passages: int, sentences: int, rounds: int) -> str:
                 verdicts.append("\n" + work_line(rates, len(texts), gflop))
     tokens = np.mean([len(ours["fp32"].tokenize([t])[0]) for t in sets[next(iter(sets))]])
     header = (f"sentence-transformers {st_version()} (torch {torch_version()}, {THREADS} threads, batch 32) vs "
-              f"TextEncoder ({THREADS} single-threaded ORT sessions working on different batches, batch 32, length buckets, ≤ {CPU_BATCH_TOKENS} padded tokens per CPU call); best of {rounds} interleaved rounds. "
+              f"TextEncoder ({THREADS} lanes: different batches at once, one thread per ORT call, batch 32, length buckets, ≤ {CPU_BATCH_TOKENS} padded tokens per CPU call); best of {rounds} interleaved rounds. "
               f"Mixed passages average {tokens:.0f} tokens. Load average (1 min) {load_before:.1f} before, "
               f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores. \"per CPU-s\" counts the CPU time of "
               f"all the process's threads, so it shows efficiency even when other work shares the cores.\n\n")
