@@ -93,7 +93,7 @@ def choose_providers(preference: str = "auto") -> list[str]:
 
 
 def default_threads() -> int:
-    """Intra-op threads: ``$EMBEDSTUDIO_THREADS`` or the number of cores."""
+    """Cores a model may use (intra-op threads, or MiniLM lanes on CPU): ``$EMBEDSTUDIO_THREADS`` or all."""
     env = os.environ.get("EMBEDSTUDIO_THREADS")
     if env:
         return max(1, int(env))
