@@ -22,9 +22,9 @@ from embedengine.errors import UserError
 from embedengine.runtime import resources_dir
 
 WELCOME = ("Drop folders here (or **Add folder…**) to index .txt, .md, .rst, .html and .pdf files, then ask in "
-           "your own words. Tick **Compare** to see several methods side by side; type **status** for the index, "
-           "or **demo** to index the shipped public-domain text (the King James Bible, a few minutes on 2 cores) "
-           "and ask it, say, *a flood covers the whole earth*.")
+           "your own words. Tick **Compare** to see several methods side by side; **Folders…** (or **status**) "
+           "shows the index and its folders, each with Remove; type **demo** to index the shipped public-domain "
+           "text (the King James Bible, a few minutes on 2 cores) and ask it, say, *a flood covers the whole earth*.")
 DEMO_COLLECTION = "demo"
 FILE_TYPES = {"All types": (), "PDF": (".pdf",), "Markdown / reST": (".md", ".markdown", ".rst"),
               "Text": (".txt", ".text"), "HTML": (".html", ".htm", ".xhtml")}
