@@ -322,10 +322,9 @@ class ImageCollection:
 
     def remove_folder(self, folder: str | Path) -> FolderRemoved:
         """Take a folder (or image file) out now: its images, vectors and thumbnails leave the collection."""
-        removed = self.store.forget_root(folder)
+        removed = FolderRemoved.forget(self.store, folder)
         self.prune_thumbnails()
-        return FolderRemoved(self.name, str(Path(folder).expanduser().resolve()), removed,
-                             len(self.store.file_records()), self.roots())
+        return removed
 
     def roots(self) -> list[str]:
         return self.store.roots()
@@ -375,12 +374,11 @@ class ImageCollection:
 
     def _prepare_fast_search(self, progress) -> None:
         """Build the int8 copy for the first pass now (about 4 s per 100K images), not at the next search."""
-        if METHOD not in self.store.vector_methods() or self.store.live_count(METHOD) < FAST_SEARCH_MIN:
+        stored = next((s for s in self.store.vector_sets() if s.method == METHOD), None)
+        if stored is None or stored.rows < FAST_SEARCH_MIN:  # the rule nearest() uses
             return
         _report(progress, Progress(stage="search", message="preparing fast search…"))
-        matrix = self.store.matrix(METHOD)
-        if matrix.rows >= FAST_SEARCH_MIN:  # the rule nearest() uses
-            self._int8_scorer(matrix)
+        self._int8_scorer(self.store.matrix(METHOD))
 
     def _plan(self, report: IndexReport, progress, cancel) -> Plan:
         """Walk the roots and compare with the index; apply deletions and stat-only updates."""

@@ -111,6 +111,13 @@ class FolderRemoved(Result):
     files_left: int
     roots_left: list[str]
 
+    @classmethod
+    def forget(cls, store: "CollectionStore", folder: str | Path) -> "FolderRemoved":
+        """Take ``folder`` out of ``store`` now (see :meth:`CollectionStore.forget_root`) and say what is left."""
+        removed = store.forget_root(folder)
+        return cls(store.folder.name, str(Path(folder).expanduser().resolve()), removed, store.count_files(),
+                   store.roots())
+
 
 @dataclass
 class FileRecord(Result):
@@ -680,6 +687,9 @@ class CollectionStore:
         """(count, largest id) of the items: changes whenever items are added or removed."""
         count, largest = self._query("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM items")[0]
         return int(count), int(largest)
+
+    def count_files(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM files")[0][0])
 
     def count_items(self) -> int:
         return self._query("SELECT COUNT(*) FROM items")[0][0]

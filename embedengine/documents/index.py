@@ -202,9 +202,7 @@ class DocumentCollection:
 
     def remove_folder(self, folder: str | Path) -> FolderRemoved:
         """Take a folder out now: its files' passages and vectors leave the collection."""
-        removed = self.store.forget_root(folder)
-        return FolderRemoved(self.name, str(Path(folder).expanduser().resolve()), removed,
-                             len(self.store.file_records()), self.store.roots())
+        return FolderRemoved.forget(self.store, folder)
 
     def set_excludes(self, patterns: Iterable[str]) -> None:
         self.store.set_excludes(patterns)
