@@ -39,6 +39,12 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+def emit(progress: Optional[ProgressCallback], report: Progress) -> None:
+    """Send ``report`` to ``progress`` when there is a callback (the one helper for optional progress)."""
+    if progress is not None:
+        progress(report)
+
+
 class CancelToken:
     """Thread-safe cancel and pause flags, polled by the worker at checkpoints."""
 
