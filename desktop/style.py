@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 THEMES = ("system", "light", "dark")
@@ -177,10 +177,3 @@ def follow_system(app: QApplication, theme_pref) -> None:
             apply_theme(app, "system")
 
     app.styleHints().colorSchemeChanged.connect(changed)
-
-
-def monospace_font(size: float = 10) -> QFont:
-    font = QFont("monospace")
-    font.setStyleHint(QFont.StyleHint.Monospace)
-    font.setPointSizeF(size)
-    return font

@@ -83,7 +83,6 @@ class TaskHandle(QObject):
         self.last_progress: Optional[Progress] = None
         self.result: Any = None
         self.error: Optional[BaseException] = None
-        self.started_at = time.perf_counter()
         self.bridge = _Bridge()
         self.bridge.progressed.connect(self._on_progress)
         self.bridge.succeeded.connect(self._on_success)
@@ -108,10 +107,6 @@ class TaskHandle(QObject):
     @property
     def is_running(self) -> bool:
         return self.state in ("running", "paused")
-
-    @property
-    def elapsed_s(self) -> float:
-        return time.perf_counter() - self.started_at
 
     # -- delivery (UI thread, via queued signals) -----------------------------------------------
     @Slot(object)
@@ -266,10 +261,6 @@ class TaskRunner(QObject):
         """Tasks still running or paused, oldest first."""
         with self._lock:
             return list(self._active.values())
-
-    def wait_idle(self, timeout_ms: int = -1) -> bool:
-        """Block until no worker runs (results may still be queued for the UI thread)."""
-        return self.pool.waitForDone(timeout_ms)
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Cancel every task and wait for the workers; called when the app closes."""

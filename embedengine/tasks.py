@@ -67,10 +67,6 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
     def checkpoint(self) -> None:
         """Block while paused; raise :class:`Cancelled` if cancelled."""
         self._running.wait()

@@ -131,15 +131,6 @@ class AnswerCard(QFrame):
             message, data = error, {"error": error}
         self.finish("error", {**data, "error": message, "hint": hint})
 
-    def set_progress(self, progress: Progress) -> None:
-        """Show (or update) a progress bar with ETA in the card."""
-        if self.discarded:
-            return
-        if self.progress_card is None:
-            self.progress_card = cards.ProgressCard()
-            self._set_widgets([self.progress_card])
-        self.progress_card.update_progress(progress)
-
     def run_task(self, kind: str, fn: Callable, *args: Any, **kwargs: Any) -> TaskHandle:
         """Run ``fn`` off the UI thread with a progress bar + cancel in this card; ``finish(kind, result)`` when done.
 
