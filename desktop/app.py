@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop import gc_guard, plots, style
 from desktop.chat import cards
-from desktop.context import APPLICATION, ORGANISATION, AppContext
+from desktop.context import APPLICATION, ORGANISATION, AppContext, vector_file_filter
 from desktop.workers import TaskHandle
 
 ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
@@ -34,7 +34,6 @@ TABS = (
     ("documents", "DocumentsTab", "Documents", "Search your documents by meaning."),
     ("images", "ImagesTab", "Images", "Drop a photo to find similar images."),
 )
-VECTOR_FILTER = "Word vectors (*.txt *.vec *.bin *.npz *.gz);;All files (*)"
 
 
 def icon(name: str) -> QIcon:
@@ -201,20 +200,27 @@ class MainWindow(QMainWindow):
 
         AboutDialog(self).exec()
 
-    def open_vectors(self, path: str = "") -> Optional[TaskHandle]:
+    def open_vectors(self) -> Optional[TaskHandle]:
+        """File → Open vectors: choose a file, then :meth:`open_vectors_file`."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open word vectors", str(Path.home()), vector_file_filter())
+        return self.open_vectors_file(path) if path else None
+
+    def open_vectors_file(self, path: str) -> TaskHandle:
         """Import a word2vec/GloVe/.npz file into the model library and make it the active model."""
-        if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Open word vectors", str(Path.home()), VECTOR_FILTER)
-        if not path:
-            return None
         self.ctx.status_message(f"Opening {Path(path).name}…", 0)
         return self.ctx.tasks.run(
             _import_and_load,
             path,
-            on_result=lambda named: self.ctx.set_word_model(*named),
+            on_result=self._vectors_opened,
             on_error=lambda error: self.ctx.status_message(f"Could not open {Path(path).name}: {error}", 0),
             label=f"open {Path(path).name}",
         )
+
+    def _vectors_opened(self, named: tuple[str, Any]) -> None:
+        name, vectors = named
+        self.ctx.word_models_changed.emit()  # the library has a new model: saved-model lists refresh
+        self.ctx.set_word_model(name, vectors)
+        self.ctx.status_message(f"Word model “{name}” opened ({len(vectors):,} words)")
 
     def _reload_word_model(self) -> None:
         name = self.ctx.last_word_model()

@@ -43,11 +43,14 @@ class AppContext(QObject):
     """Shared state of the app. Signals fire on the UI thread.
 
     - ``word_model_changed(str)``: the active word model changed (name, "" when none).
+    - ``word_models_changed()``: the saved-model library changed (a model saved, imported, renamed or
+      deleted); whoever changes the library emits it, lists of saved models refresh on it.
     - ``settings_changed(str)``: a preference changed (its key, e.g. "engine/fast_int8").
     - ``status_changed(str, int)``: a status-bar message and its timeout in ms (0 = until replaced).
     """
 
     word_model_changed = Signal(str)
+    word_models_changed = Signal()
     settings_changed = Signal(str)
     status_changed = Signal(str, int)
 
@@ -164,6 +167,14 @@ class AppContext(QObject):
         self.tasks.shutdown(timeout_ms)
         self.settings.sync()
         self.history.close()
+
+
+def vector_file_filter() -> str:
+    """The file-dialog filter for importing word vectors: the types the engine reads, then all files."""
+    from embedengine.word2vec.library import READABLE_SUFFIXES
+
+    patterns = " ".join(f"*{suffix}" for suffix in READABLE_SUFFIXES)
+    return f"Word vectors ({patterns});;All files (*)"
 
 
 def _load_word_model(name: str) -> Any:

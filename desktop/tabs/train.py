@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from desktop import plots
 from desktop.chat import ChatView, cards
+from desktop.context import vector_file_filter
 from desktop.workers import describe_error
 from embedengine import demo
 from embedengine.tasks import Progress
@@ -86,7 +87,7 @@ class TrainTab(QWidget):
         self.pending_result = None  # TrainResult waiting to be saved
         self.last_epoch = 0
         self.setAcceptDrops(True)
-        self.chat = ChatView(ctx, tab="train", renderer=self.render, placeholder="Name for the trained model…",
+        self.chat = TrainLog(ctx, tab="train", renderer=self.render, placeholder="Name for the trained model…",
                              welcome="Drop text files or folders here, check the preview, then **Start**.")
         self.chat.input.setPlaceholderText("Type a name and press Enter to save the trained model")
         self.chat.submitted.connect(self._on_chat_text)
@@ -378,7 +379,7 @@ class TrainTab(QWidget):
     def _on_demo_ready(self, outcome) -> None:
         self.progress_bar.setValue(1000)
         self.progress_label.setText("Demo model ready")
-        self.models.refresh()
+        self.ctx.word_models_changed.emit()
         self.chat.add_note(f"Demo model **{outcome.info.name}** is ready ({outcome.info.vocab_size:,} words) "
                            "and active — try the Explore tab.")
         self.models.load_model(outcome.info.name)
@@ -403,7 +404,7 @@ class TrainTab(QWidget):
     def _after_save(self, name: str, vectors) -> None:
         self.pending_result = None
         self.save_button.setEnabled(False)
-        self.models.refresh()
+        self.ctx.word_models_changed.emit()
         vectors.name = name
         self.ctx.set_word_model(name, vectors)
 
@@ -445,10 +446,26 @@ class TrainTab(QWidget):
             QTimer.singleShot(0, self.preview_corpus)
 
 
+class TrainLog(ChatView):
+    """The Train conversation: a log of runs, evaluations and library operations, not of questions.
+
+    Its cards have no Re-run: the input only takes a name to save the trained model under, so re-asking a
+    card's title ("evaluation", "training run", …) would save a model by that name.
+    """
+
+    def add_pending_answer(self, query: Optional[str] = None, payload: Any = None):
+        card = super().add_pending_answer(query, payload)  # every card (answers, notes, replayed history)
+        rerun = card.actions.get("Re-run")
+        if rerun is not None:
+            rerun.hide()
+        return card
+
+
 class ModelsPanel(QGroupBox):
     """The user's saved word models: load (make active), rename, delete, export, import.
 
-    Library operations run off the UI thread and are reported as cards in the Train conversation.
+    Library operations run off the UI thread and are reported as cards in the Train conversation. The list
+    refreshes on ``ctx.word_models_changed`` (also emitted by File → Open vectors and by saving here).
     """
 
     def __init__(self, ctx, chat: ChatView) -> None:
@@ -468,6 +485,7 @@ class ModelsPanel(QGroupBox):
         )
         layout.addWidget(self.list)
         layout.addLayout(row)
+        ctx.word_models_changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
@@ -506,16 +524,17 @@ class ModelsPanel(QGroupBox):
         self._library_task(f"delete “{name}”", library.delete_model, name)
 
     def export_model(self, name: str, path: str) -> None:
-        self._library_task(f"export “{name}”", library.export_model, name, path)
+        self._library_task(f"export “{name}”", library.export_model, name, path, changes_library=False)
 
     def import_file(self, path: str, name: Optional[str] = None) -> None:
         self._library_task(f"import {Path(path).name}", library.import_vectors, path, name)
 
-    def _library_task(self, query: str, fn, *args) -> None:
-        """Run a library operation off the UI thread; report it in the log and refresh the list."""
+    def _library_task(self, query: str, fn, *args, changes_library: bool = True) -> None:
+        """Run a library operation off the UI thread; report it in the log; then announce the change."""
         card = self.chat.add_pending_answer(query)
         handle = card.run_task("library", _library_call, fn, *args)
-        handle.done.connect(self.refresh)
+        if changes_library:
+            handle.done.connect(self.ctx.word_models_changed)
 
     def _ask_rename(self) -> None:
         old = self.selected()
@@ -538,8 +557,7 @@ class ModelsPanel(QGroupBox):
             self.export_model(name, path)
 
     def _ask_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import pre-trained vectors", "",
-                                              "Vectors (*.txt *.vec *.bin *.gz);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Import pre-trained vectors", "", vector_file_filter())
         if path:
             self.import_file(path)
 

@@ -114,8 +114,13 @@ def delete_model(name: str) -> None:
     path.unlink()
 
 
+# File types read_vectors_file reads: word2vec/GloVe text (.txt, .vec), word2vec binary (.bin), native (.npz).
+# Compressed files (.gz) are not read: decompress them first.
+READABLE_SUFFIXES = (".txt", ".vec", ".bin", ".npz")
+
+
 def read_vectors_file(path: str | Path) -> WordVectors:
-    """Native .npz, word2vec text/binary or GloVe text, chosen by content."""
+    """Native .npz, word2vec text/binary or GloVe text, chosen by content (see ``READABLE_SUFFIXES``)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist or is not a file.")

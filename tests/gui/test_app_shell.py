@@ -135,7 +135,7 @@ def test_status_bar_follows_the_active_word_model_and_tasks(main_window, qtbot):
 def test_open_vectors_imports_and_activates_a_model(main_window, qtbot, tmp_path):
     path = tmp_path / "tiny.txt"
     path.write_text("3 2\nking 0.9 0.1\nqueen 0.8 0.2\napple -0.5 0.9\n", encoding="utf-8")
-    main_window.open_vectors(str(path))
+    main_window.open_vectors_file(str(path))
     qtbot.waitUntil(lambda: main_window.ctx.word_model is not None, timeout=10000)
     assert "king" in main_window.ctx.word_model and len(main_window.ctx.word_model) == 3
     assert main_window.model_label.text() == f"Word model: {main_window.ctx.word_model_name}"

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 
 from desktop.context import DEMO_ENV, AppContext
-from desktop.tabs.train import TrainTab
+from desktop.tabs.train import TrainTab, evaluate_vectors
 from embedengine import demo
 from embedengine.word2vec import TrainConfig, library, scan_corpus
 
@@ -189,6 +189,30 @@ def test_restart_restores_corpus_parameters_and_log(qtbot, tab, corpus_dir, drop
     config = again.current_config()
     assert (config.architecture, config.dim, config.window, config.sample) == ("cbow", 64, 3, 0.0001)
     qtbot.waitUntil(lambda: any(c.kind == "error" for c in again.chat.cards()))
+    again.shutdown()
+    restarted.shutdown()
+
+
+def test_log_cards_offer_no_rerun_that_would_save_a_model(qtbot, tab, trained_word_model):
+    """Re-run on the "evaluation" card used to re-submit its title, i.e. save a model called "evaluation"."""
+    tab._on_evaluated(evaluate_vectors(trained_word_model))  # the card a finished training run ends with
+    tab.save_trained("nothing yet")  # no model: an error card, saved to history
+    logged = [c for c in tab.chat.cards() if c.query]
+    assert [c.query for c in logged] == ["evaluation", "save “nothing yet”"]
+    for card in logged:
+        assert card.actions["Re-run"].isHidden(), card.query
+        assert not card.actions["Copy"].isHidden() and not card.actions["JSON"].isHidden()
+    tab.shutdown()
+    tab.ctx.shutdown()
+
+    restarted = AppContext()  # the log replayed after a restart has no Re-run either
+    again = TrainTab(restarted, start_demo=False)
+    qtbot.addWidget(again)
+    again.show()
+    replayed = [c for c in again.chat.cards() if c.query]
+    assert [c.kind for c in replayed] == ["evaluation", "error"]
+    assert all(c.actions["Re-run"].isHidden() for c in replayed)
+    assert library.list_models() == []
     again.shutdown()
     restarted.shutdown()
 
