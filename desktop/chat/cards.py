@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from embedengine.cli.common import format_duration, format_removed
+from embedengine.results import format_duration, format_removed
 from embedengine.store import FolderRemoved
 from embedengine.tasks import Progress
 

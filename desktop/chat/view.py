@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from desktop.chat import cards
 from desktop.chat.input import ChatInput
 from desktop.workers import TaskHandle, describe_error
-from embedengine.cli.common import to_jsonable
+from embedengine.results import to_jsonable
 from embedengine.tasks import Progress
 
 Content = Union[QWidget, str, Sequence[QWidget], None]

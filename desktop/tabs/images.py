@@ -601,6 +601,6 @@ def _if_alive(method: Callable, *args: Any) -> None:
 
 
 def _jsonable(result: Any) -> Any:
-    from embedengine.cli.common import to_jsonable
+    from embedengine.results import to_jsonable
 
     return to_jsonable(result)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import math
 import sys
-from pathlib import Path
 from typing import Any, Callable, Optional
 
-import numpy as np
-
 from embedengine.errors import UserError
+from embedengine.results import format_duration, format_removed, to_jsonable
 from embedengine.tasks import Progress, Throttle
+
+# The JSON and text helpers live with the results (the desktop uses them too); re-exported for the area modules.
+__all__ = ["TerminalProgress", "add_command", "emit", "emit_error", "format_duration", "format_removed", "to_jsonable"]
 
 
 def add_command(
@@ -28,27 +27,6 @@ def add_command(
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     parser.set_defaults(handler=handler, format_text=format_text)
     return parser
-
-
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, numpy values and paths turned into plain JSON types (NaN → null)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        if hasattr(value, "to_dict"):
-            return to_jsonable(value.to_dict())
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return to_jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def emit(result: Any, args: argparse.Namespace) -> None:
@@ -70,22 +48,6 @@ def emit_error(error: BaseException, args: argparse.Namespace) -> None:
         print(f"error: {payload['error']}", file=sys.stderr)
         if payload.get("hint"):
             print(f"hint: {payload['hint']}", file=sys.stderr)
-
-
-def format_removed(removed) -> str:
-    """Text of a :class:`~embedengine.store.FolderRemoved` (documents and images alike)."""
-    return (f"{removed.folder} left '{removed.collection}': {removed.files_removed} files removed from the index "
-            f"(the files themselves are untouched); {removed.files_left} files and "
-            f"{len(removed.roots_left)} folders remain")
-
-
-def format_duration(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 class TerminalProgress:
