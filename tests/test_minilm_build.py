@@ -12,8 +12,8 @@ import numpy as np
 import onnx
 import pytest
 
-from embedengine.cli import main as cli_main
 from embedengine.runtime import make_session
+from models.cli import main as cli_main  # the engine's CLI plus the `models` area
 from models.minilm import BertConfig, BertGraph, BuildError, parse_safetensors, read_verified_member
 
 MINILM_FILES = ("minilm.onnx", "minilm-int8.onnx", "tokenizer.json")

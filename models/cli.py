@@ -1,14 +1,29 @@
-"""`embedstudio models build|info`."""
+"""`embedstudio models build|info`: the CLI's ``models`` area, registered from this side.
+
+The engine never imports this package; the command is composed in by whoever builds the whole CLI
+(:func:`main` below, the ``embedstudio`` command, ``python -m models``) through
+``embedengine.cli.main(argv, registrars=[register])``.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Optional, Sequence
 
+from embedengine.cli.common import TerminalProgress, add_command
 from embedengine.errors import UserError
 from embedengine.runtime import available_providers, choose_providers, models_dir
 
-from .common import TerminalProgress, add_command
+from .build import build_all, read_manifest
+from .fetch import FetchError
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The whole ``embedstudio`` command line: the engine's areas plus ``models``."""
+    from embedengine.cli import main as cli_main
+
+    return cli_main(argv, registrars=[register])
 
 
 def register(subparsers) -> None:
@@ -23,9 +38,6 @@ def register(subparsers) -> None:
 
 
 def run_build(args: argparse.Namespace) -> dict:
-    from models.build import build_all
-    from models.fetch import FetchError
-
     bar = TerminalProgress()
     try:
         return build_all(from_dir=args.from_dir, force=args.force, only=args.only, progress=bar)
@@ -36,8 +48,6 @@ def run_build(args: argparse.Namespace) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> dict:
-    from models.build import read_manifest
-
     folder = models_dir()
     return {
         "models_dir": str(folder),
