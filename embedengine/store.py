@@ -59,6 +59,7 @@ except ImportError:  # Windows: a single writer per collection is the caller's j
 from embedengine.errors import UserError
 from embedengine.results import Result
 from embedengine.runtime import data_home
+from embedengine.schema import open_schema
 
 KIND_FOLDERS = {"documents": "collections", "images": "image-collections"}
 SKIPPED_DIR_NAMES = frozenset({
@@ -85,6 +86,10 @@ CREATE TABLE IF NOT EXISTS vector_rows (
     item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE, PRIMARY KEY (method, row));
 CREATE INDEX IF NOT EXISTS vector_rows_item ON vector_rows(item_id);
 """
+SCHEMA_VERSION = 1  # PRAGMA user_version of index.sqlite (embedengine/schema.py); 0 = before versions
+# Step n takes a file from version n-1 to n. Step 1: version 0 files hold these tables already (the script
+# is idempotent). Once SCHEMA changes, step 1 must keep its own copy of today's text; add step 2.
+MIGRATIONS = {1: SCHEMA}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -368,7 +373,8 @@ class CollectionStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+        open_schema(self._db, name="collection index", version=SCHEMA_VERSION, create=SCHEMA,
+                    migrations=MIGRATIONS)
         self._matrices: dict[str, VectorMatrix] = {}
         self._version = 0
         with self._writer():

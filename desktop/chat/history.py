@@ -3,6 +3,16 @@
 Each answered query is one row: the tab, the query text, an optional JSON payload of the user message
 (e.g. a dropped image path), the answer ``kind`` and its JSON result. Restoring replays the rows through
 the tab's renderer, so restored answers look like live ones.
+
+Two versions keep old files readable (see ``embedengine/schema.py`` for the mechanism):
+
+- the file's schema version (``PRAGMA user_version``): 0 = before versions, 1 = the ``entries`` table,
+  2 = plus ``result_version``;
+- each entry's ``result_version``: the format of its result JSON. Format 1 is ``to_jsonable(result)``
+  of the result records of the time (every entry saved before the column existed is format 1). A kind
+  whose saved form changes declares its new format with :func:`register_result_format`, giving the
+  function that upgrades the previous one; :func:`upgrade_result` brings an old entry up to date before
+  it reaches the renderer and refuses (:class:`UnknownResultFormat`) one saved by a newer Embed Studio.
 """
 
 from __future__ import annotations
@@ -12,8 +22,11 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
+from embedengine.schema import open_schema
+
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -22,10 +35,56 @@ CREATE TABLE IF NOT EXISTS entries (
     payload TEXT,
     kind TEXT NOT NULL,
     result TEXT NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    result_version INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS entries_tab ON entries(tab, id);
 """
+MIGRATIONS = {  # step n takes a file from version n-1 to n; never edit a released step
+    1: """
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, tab TEXT NOT NULL, query TEXT NOT NULL, payload TEXT,
+    kind TEXT NOT NULL, result TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS entries_tab ON entries(tab, id);
+""",
+    2: "ALTER TABLE entries ADD COLUMN result_version INTEGER NOT NULL DEFAULT 1;",
+}
+
+RESULT_VERSION = 1  # the format of a kind's result JSON until it registers a newer one
+_result_formats: dict[str, int] = {}  # kind -> its current format
+_upgrades: dict[tuple[str, int], Callable[[Any], Any]] = {}  # (kind, n) -> turns format n-1 into n
+
+
+class UnknownResultFormat(Exception):
+    """A saved result in a format this code does not know (saved by a newer Embed Studio)."""
+
+
+def register_result_format(kind: str, version: int, upgrade: Callable[[Any], Any]) -> None:
+    """Declare that ``kind`` results are saved in format ``version`` from now on.
+
+    ``upgrade(result_json)`` turns a format ``version - 1`` result into a format ``version`` one (it may be
+    the identity when readers cope with both); register versions in order: 2, then 3, ...
+    """
+    if version != result_version(kind) + 1:
+        raise ValueError(f"{kind!r} results are at format {result_version(kind)}; the next one is "
+                         f"{result_version(kind) + 1}, not {version}")
+    _upgrades[(kind, version)] = upgrade
+    _result_formats[kind] = version
+
+
+def result_version(kind: str) -> int:
+    """The format ``kind`` results are saved in now."""
+    return _result_formats.get(kind, RESULT_VERSION)
+
+
+def upgrade_result(kind: str, version: int, result: Any) -> Any:
+    """A saved ``kind`` result of format ``version`` in today's format (raises UnknownResultFormat if newer)."""
+    current = result_version(kind)
+    if version > current:
+        raise UnknownResultFormat(f"a {kind!r} result of format {version}; this version reads up to {current}")
+    for step in range(version + 1, current + 1):
+        result = _upgrades[(kind, step)](result)
+    return result
 
 
 @dataclass
@@ -35,8 +94,9 @@ class HistoryEntry:
     query: str
     payload: Any
     kind: str
-    result: Any
+    result: Any  # as saved: pass it through upgrade_result(kind, result_version, result) before rendering
     created: float
+    result_version: int = RESULT_VERSION
 
 
 class HistoryStore:
@@ -47,7 +107,7 @@ class HistoryStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db: Optional[sqlite3.Connection] = sqlite3.connect(str(self.path))
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        open_schema(self._db, name="chat history", version=SCHEMA_VERSION, create=SCHEMA, migrations=MIGRATIONS)
 
     @property
     def closed(self) -> bool:
@@ -59,8 +119,9 @@ class HistoryStore:
             return 0
         with self._db:
             cursor = self._db.execute(
-                "INSERT INTO entries(tab, query, payload, kind, result, created) VALUES (?,?,?,?,?,?)",
-                (tab, query, _dumps(payload), kind, _dumps(result), time.time()),
+                "INSERT INTO entries(tab, query, payload, kind, result, created, result_version) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (tab, query, _dumps(payload), kind, _dumps(result), time.time(), result_version(kind)),
             )
         return int(cursor.lastrowid)
 
@@ -69,7 +130,8 @@ class HistoryStore:
         if self._db is None:
             return []
         rows = self._db.execute(
-            "SELECT id, tab, query, payload, kind, result, created FROM entries WHERE tab=? ORDER BY id DESC LIMIT ?",
+            "SELECT id, tab, query, payload, kind, result, created, result_version FROM entries WHERE tab=? "
+            "ORDER BY id DESC LIMIT ?",
             (tab, limit),
         ).fetchall()
         return [_entry(row) for row in reversed(rows)]
@@ -101,5 +163,6 @@ def _dumps(value: Any) -> Optional[str]:
 
 
 def _entry(row: tuple) -> HistoryEntry:
-    id_, tab, query, payload, kind, result, created = row
-    return HistoryEntry(id_, tab, query, json.loads(payload) if payload else None, kind, json.loads(result), created)
+    id_, tab, query, payload, kind, result, created, version = row
+    return HistoryEntry(id_, tab, query, json.loads(payload) if payload else None, kind, json.loads(result), created,
+                        version)

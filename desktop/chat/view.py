@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.chat import cards
+from desktop.chat.history import HistoryEntry, UnknownResultFormat, upgrade_result
 from desktop.chat.input import ChatInput
 from desktop.workers import TaskHandle, describe_error
 from embedengine.results import to_jsonable
@@ -27,6 +28,7 @@ Content = Union[QWidget, str, Sequence[QWidget], None]
 Renderer = Callable[[str, Any], Content]
 CARD_MAX_WIDTH = 1320  # the transcript column: wide enough for grids and plots, short enough to read
 RESTORE_LIMIT = 30  # answers re-rendered on restart (each may hold plots); older ones stay in the database
+UNREADABLE_ANSWER = "This answer was saved by another version of Embed Studio and cannot be shown."
 SHORT_MESSAGE = 60  # characters a user message shows on one line without wrapping
 
 
@@ -355,6 +357,7 @@ class ChatView(QWidget):
             return cards.error(f"Could not show this {kind!r} answer: {message}", hint)
 
     def save(self, card: AnswerCard) -> None:
+        """Save an answered card; the history stamps it with its kind's result format (see history.py)."""
         if self.ctx is not None and card.query:
             self.ctx.history.add(self.tab, card.query, card.kind, card.result_json, card.payload)
 
@@ -372,8 +375,28 @@ class ChatView(QWidget):
             self.add_note(f"{saved - RESTORE_LIMIT:,} earlier answers are not shown; Up in the input recalls their queries.")
         for entry in self.ctx.history.entries(self.tab, RESTORE_LIMIT):
             self.add_user_message(entry.query, entry.payload)
-            card = self.add_pending_answer(entry.query, entry.payload)
-            card.finish(entry.kind, entry.result, save=False)
+            self.replay(self.add_pending_answer(entry.query, entry.payload), entry)
+
+    def replay(self, card: AnswerCard, entry: HistoryEntry) -> None:
+        """Fill ``card`` with a saved answer: its result upgraded to today's format, then rendered.
+
+        An answer this version cannot read, saved in a newer format or lacking what the renderer needs
+        (KeyError/TypeError), shows a short note instead; "Copy as JSON" still gives its saved result.
+        """
+        card.kind, card.result_json = entry.kind, entry.result
+        try:
+            result = upgrade_result(entry.kind, entry.result_version, entry.result)
+            content = _render_builtin(entry.kind, result)
+            if content is None:
+                renderer = self.renderer or self.render  # no renderer: render() shows the JSON
+                content = renderer(entry.kind, result)
+            card.result_json = result
+        except (UnknownResultFormat, KeyError, TypeError):
+            content = cards.label(UNREADABLE_ANSWER, "muted", wrap=True)
+        except Exception as error:  # as render() shows a live answer it cannot draw
+            message, hint = describe_error(error)
+            content = cards.error(f"Could not show this {entry.kind!r} answer: {message}", hint)
+        card.set_content(content)
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         self.ensure_restored()
