@@ -44,11 +44,16 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 file``, ``2 files`` (nouns that take an ``s``)."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def format_removed(removed) -> str:
-    """Text of a :class:`~embedengine.store.FolderRemoved` (documents and images alike)."""
-    return (f"{removed.folder} left '{removed.collection}': {removed.files_removed} files removed from the index "
-            f"(the files themselves are untouched); {removed.files_left} files and "
-            f"{len(removed.roots_left)} folders remain")
+    """Text of a :class:`~embedengine.collections.report.FolderRemoved` (every kind of collection)."""
+    left = f"{plural(removed.files_left, 'file')} and {plural(len(removed.roots_left), 'folder')}"
+    return (f"{removed.folder} left '{removed.collection}': {plural(removed.files_removed, 'file')} removed from the "
+            f"index (the files themselves are untouched); {left} remain")
 
 
 def format_duration(seconds: Optional[float]) -> str:

@@ -24,7 +24,7 @@ Typical use::
 
     store = CollectionStore.open("documents", "notes")          # creates it if needed
     store.add_root("/home/me/notes"); store.set_excludes(["*.log"])
-    paths = list(walk_files(store.roots(), {".txt"}, store.excludes()))
+    paths = list(walk_files(store.roots(), {".txt"}, store.excludes()))   # embedengine.collections.files
     plan = store.plan(paths)                                    # new / changed / unchanged / deleted
     store.remove_files(plan.deleted)
     store.write_batch([FileEntry(path, size, mtime, sha, payloads=[{...}, ...])],
@@ -37,8 +37,6 @@ Only one writer at a time per collection (callers serialise); readers may run co
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import json
 import os
 import re
@@ -57,15 +55,13 @@ except ImportError:  # Windows: a single writer per collection is the caller's j
     fcntl = None
 
 from embedengine.errors import UserError
+from embedengine.collections.files import FileStat, file_sha256, is_within, stat_file
+from embedengine.linalg import top_k
 from embedengine.results import Result
 from embedengine.runtime import data_home
 from embedengine.schema import open_schema
 
 KIND_FOLDERS = {"documents": "collections", "images": "image-collections"}
-SKIPPED_DIR_NAMES = frozenset({
-    ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
-    ".pytest_cache", ".idea", ".vscode", "site-packages", ".cache", ".Trash",
-})
 NAME_PATTERN = re.compile(r"^[\w][\w .-]{0,63}$")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -95,34 +91,6 @@ MIGRATIONS = {1: SCHEMA}
 # ---------------------------------------------------------------------------------------------
 # Result records
 # ---------------------------------------------------------------------------------------------
-
-@dataclass
-class CollectionSummary(Result):
-    """What every collection's status starts with; documents and images add their own counts."""
-
-    name: str
-    folder: str
-    roots: list[str]
-    excludes: list[str]
-
-
-@dataclass
-class FolderRemoved(Result):
-    """A folder taken out of a collection: the files that went with it and what is left."""
-
-    collection: str
-    folder: str
-    files_removed: int
-    files_left: int
-    roots_left: list[str]
-
-    @classmethod
-    def forget(cls, store: "CollectionStore", folder: str | Path) -> "FolderRemoved":
-        """Take ``folder`` out of ``store`` now (see :meth:`CollectionStore.forget_root`) and say what is left."""
-        removed = store.forget_root(folder)
-        return cls(store.folder.name, str(Path(folder).expanduser().resolve()), removed, store.count_files(),
-                   store.roots())
-
 
 @dataclass
 class FileRecord(Result):
@@ -163,13 +131,6 @@ class Item(Result):
 
 
 @dataclass
-class FileStat(Result):
-    path: str
-    size: int
-    mtime: float
-
-
-@dataclass
 class Plan(Result):
     """What an index run must do. ``touched``: same content, new mtime (only the stat is updated)."""
 
@@ -195,20 +156,8 @@ class VectorSetInfo(Result):
     settings: dict
 
 
-@dataclass
-class StoreStatus(Result):
-    folder: str
-    roots: list[str]
-    excludes: list[str]
-    files: int
-    skipped: list[dict]
-    items: int
-    vector_sets: list[VectorSetInfo]
-    meta: dict
-
-
 # ---------------------------------------------------------------------------------------------
-# Helpers: folders, walking, hashing
+# Helpers: names and folders
 # ---------------------------------------------------------------------------------------------
 
 def check_name(name: str) -> str:
@@ -235,73 +184,6 @@ def list_collections(kind: str = "documents") -> list[str]:
     if not root.exists():
         return []
     return sorted(p.name for p in root.iterdir() if (p / "index.sqlite").exists())
-
-
-def is_within(path: str, root: str) -> bool:
-    """Whether ``path`` is ``root`` or lies under it (both resolved, absolute)."""
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def is_excluded(relative: str, patterns: Sequence[str]) -> bool:
-    """True when a glob matches the relative path, its name or any of its folder names."""
-    relative = relative.replace(os.sep, "/")
-    parts = relative.split("/")
-    for pattern in patterns:
-        pattern = pattern.strip().rstrip("/")
-        if not pattern:
-            continue
-        if fnmatch.fnmatch(relative, pattern) or any(fnmatch.fnmatch(part, pattern) for part in parts):
-            return True
-    return False
-
-
-def walk_files(
-    roots: Iterable[str | Path],
-    extensions: Optional[Iterable[str]] = None,
-    excludes: Sequence[str] = (),
-) -> Iterator[Path]:
-    """Files under ``roots`` (recursive, sorted), skipping hidden and tool folders and ``excludes``.
-
-    ``extensions`` (lower-case, with dot) restricts the files; None yields every regular file.
-    A root that is itself a file is yielded as is.
-    """
-    wanted = {e.lower() for e in extensions} if extensions is not None else None
-    for root in roots:
-        root = Path(root).expanduser()
-        if root.is_file():
-            yield root
-            continue
-        for folder, dirnames, filenames in os.walk(root):
-            relative_folder = os.path.relpath(folder, root)
-            dirnames[:] = sorted(d for d in dirnames if not _skip_dir(d, relative_folder, excludes))
-            for name in sorted(filenames):
-                relative = os.path.normpath(os.path.join(relative_folder, name))
-                if name.startswith(".") or is_excluded(relative, excludes):
-                    continue
-                if wanted is not None and Path(name).suffix.lower() not in wanted:
-                    continue
-                path = Path(folder) / name
-                if path.is_file():
-                    yield path
-
-
-def _skip_dir(name: str, relative_folder: str, excludes: Sequence[str]) -> bool:
-    if name.startswith(".") or name in SKIPPED_DIR_NAMES:
-        return True
-    return is_excluded(os.path.normpath(os.path.join(relative_folder, name)), excludes)
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def stat_file(path: str | Path) -> FileStat:
-    info = os.stat(path)
-    return FileStat(str(path), info.st_size, info.st_mtime)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,15 +226,6 @@ class VectorMatrix:
 
     def live_mask(self) -> np.ndarray:
         return self._live
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest scores, best first (argpartition, then sort of the k)."""
-    k = min(k, scores.shape[0])
-    if k <= 0:
-        return np.empty(0, dtype=np.int64)
-    part = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
-    return part[np.argsort(-scores[part], kind="stable")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -694,8 +567,18 @@ class CollectionStore:
         count, largest = self._query("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM items")[0]
         return int(count), int(largest)
 
-    def count_files(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM files")[0][0])
+    def count_files(self, status: Optional[str] = None) -> int:
+        """Files known to the collection (only those with ``status`` 'ok' or 'skipped' when given)."""
+        if status is None:
+            return int(self._query("SELECT COUNT(*) FROM files")[0][0])
+        return int(self._query("SELECT COUNT(*) FROM files WHERE status=?", (status,))[0][0])
+
+    def file_paths(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT path FROM files ORDER BY path")]
+
+    def skipped_files(self) -> list[tuple[str, str]]:
+        """(path, reason) of the files left out, by path."""
+        return self._query("SELECT path, reason FROM files WHERE status='skipped' ORDER BY path")
 
     def count_items(self) -> int:
         return self._query("SELECT COUNT(*) FROM items")[0][0]
@@ -704,12 +587,10 @@ class CollectionStore:
         return [r[0] for r in self._query("SELECT method FROM vector_sets ORDER BY method")]
 
     def vector_sets(self) -> list[VectorSetInfo]:
-        result = []
-        for method, dim, rows, generation, settings in self._query(
-                "SELECT method, dim, rows, generation, settings FROM vector_sets ORDER BY method"):
-            live = self._query("SELECT COUNT(*) FROM vector_rows WHERE method=?", (method,))[0][0]
-            result.append(VectorSetInfo(method, dim, rows, live, generation, json.loads(settings)))
-        return result
+        live = dict(self._query("SELECT method, COUNT(*) FROM vector_rows GROUP BY method"))
+        return [VectorSetInfo(method, dim, rows, live.get(method, 0), generation, json.loads(settings))
+                for method, dim, rows, generation, settings in self._query(
+                    "SELECT method, dim, rows, generation, settings FROM vector_sets ORDER BY method")]
 
     def matrix(self, method: str) -> VectorMatrix:
         """A vector set as a :class:`VectorMatrix` (read once, cached until the set changes)."""
@@ -795,15 +676,6 @@ class CollectionStore:
             self._repair_vector_files()
             self._bump()
         return True
-
-    def status(self) -> StoreStatus:
-        files = self.file_records().values()
-        skipped = sorted(({"path": f.path, "reason": f.reason} for f in files if f.status == "skipped"),
-                         key=lambda s: s["path"])
-        return StoreStatus(
-            folder=str(self.folder), roots=self.roots(), excludes=self.excludes(),
-            files=sum(1 for f in files if f.status == "ok"), skipped=skipped, items=self.count_items(),
-            vector_sets=self.vector_sets(), meta=self.all_meta())
 
 
 class _WriterLock:

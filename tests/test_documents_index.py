@@ -47,7 +47,7 @@ def test_index_then_right_passage_first(notes):
     collection = DocumentCollection("mine")
     report = collection.index([notes["volcano.txt"].parent], methods=["minilm", "minilm-int8"])
     assert (report.files_new, report.skipped, report.cancelled) == (4, [], False)
-    assert report.embedded == {"minilm": report.passages_added, "minilm-int8": report.passages_added}
+    assert report.embedded == {"minilm": report.items_added, "minilm-int8": report.items_added}
     for query, file_name, page, method in CLEAR_QUERIES:
         hit = collection.search(query, method, k=3).hits[0]
         assert (hit.file_name, hit.page) == (file_name, page), (query, method)
@@ -109,13 +109,13 @@ def test_edit_reembeds_only_that_file_and_delete_removes_it(notes):
 
     notes["volcano.txt"].unlink()
     report = collection.index()
-    assert (report.files_deleted, report.embedded) == (1, {})
+    assert (report.files_removed, report.embedded) == (1, {})
     assert all(h.file_name != "volcano.txt" for h in collection.search("volcano eruption lava", "hybrid").hits)
     assert collection.status().files == 3
 
 
 def test_cancel_then_resume(notes, monkeypatch):
-    monkeypatch.setattr(index_module, "EMBED_BATCH", 2)
+    monkeypatch.setattr(DocumentCollection, "items_per_commit", 2)
     collection = DocumentCollection()
     token = CancelToken()
 
@@ -124,13 +124,13 @@ def test_cancel_then_resume(notes, monkeypatch):
             token.cancel()
 
     report = collection.index([notes["volcano.txt"].parent], progress=cancel_after_first_batch, cancel=token)
-    total = report.passages_added
+    total = report.items_added
     assert report.cancelled and report.embedded["minilm"] == 2 < total
     assert collection.status().pending == {"minilm": total - 2}
     assert len(collection.search("anything at all", k=10).hits) == 2  # the part done is searchable
     resumed = DocumentCollection().index()
     assert not resumed.cancelled and resumed.embedded == {"minilm": total - 2}
-    assert (resumed.passages_added, resumed.caught_up) == (0, total - 2)  # the report says where they came from
+    assert (resumed.items_added, resumed.caught_up) == (0, total - 2)  # the report says where they came from
     assert DocumentCollection().status().pending == {"minilm": 0}
 
 
@@ -148,11 +148,11 @@ def test_bad_files_are_skipped_with_reasons(notes):
     (folder / "zz-vanishing.md").write_text("This file is deleted while the index runs.")
 
     def delete_during_indexing(progress):
-        if progress.stage == "scan" and progress.done == 1:
+        if progress.stage == "read" and progress.done == 1:
             (folder / "zz-vanishing.md").unlink(missing_ok=True)
 
     report = DocumentCollection().index([folder], progress=delete_during_indexing)
-    reasons = {Path(s["path"]).name: s["reason"] for s in report.skipped}
+    reasons = {Path(s.path).name: s.reason for s in report.skipped}
     assert reasons["corrupt.pdf"].startswith("corrupt PDF")
     assert reasons["program.txt"] == "binary file, not text"
     assert reasons["locked.txt"].startswith(("unreadable", "too large"))
@@ -182,7 +182,7 @@ def test_cli_prints_one_json_document(notes, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["hits"][0]["file_name"] == "nature.pdf" and result["hits"][0]["page"] == 2
     assert cli_main(["docs", "status", "--collection", "cli", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["files"] == 4
+    assert json.loads(capsys.readouterr().out)["collections"][0]["files"] == 4
     assert cli_main(["docs", "search", "tides", "--collection", "nope", "--json"]) == 2
     assert "no documents collection" in json.loads(capsys.readouterr().out)["error"]
 
@@ -220,7 +220,7 @@ def test_kill_9_mid_indexing_then_resume(tmp_path, isolated_home, models_dir, mo
     report = collection.index()
     assert not report.cancelled
     status = collection.status()
-    assert (status.files, status.passages, status.pending) == (100, 100, {"minilm": 0})
+    assert (status.files, status.items, status.pending) == (100, 100, {"minilm": 0})
     assert status.vector_sets[0]["live_rows"] == 100
     assert collection.search("Note 42 is about", "bm25").hits[0].file_name == "note042.txt"
 
@@ -233,7 +233,7 @@ def test_word_vector_methods_use_a_saved_word_model(notes, trained_word_model):
     with pytest.raises(UserError, match="word model"):
         collection.index([notes["volcano.txt"].parent], methods=["w2v-avg"])
     report = collection.index(methods=["w2v-avg", "w2v-tfidf"], word_model="news")
-    passages = report.passages_added
+    passages = report.items_added
     assert report.embedded == {"minilm": passages, "w2v-avg": passages, "w2v-tfidf": passages}
     assert collection.status().word_model == "news"
     idf = collection.store.get_meta("tfidf_idf")

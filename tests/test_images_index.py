@@ -22,8 +22,10 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
 from embedengine import cli, images_index
+from embedengine.collections import search
 from embedengine.errors import UserError
-from embedengine.images_index import ImageCollection, label_words, group_near_duplicates, normalise
+from embedengine.images_index import ImageCollection, label_words, group_near_duplicates
+from embedengine.linalg import normalise
 from embedengine.runtime import resources_dir
 from embedengine.tasks import CancelToken
 
@@ -163,11 +165,11 @@ def resolved(path: Path) -> str:
 def test_every_good_photo_is_indexed_and_every_bad_file_is_skipped_with_its_reason(library, collection):
     report = library["report"]
     good = len(library["originals"]) + sum(len(c) for c in library["copies"].values())
-    assert report.indexed == good and collection.count() == good
+    assert report.items_added == good and collection.count() == good
     reasons = {Path(s.path).name: s.reason for s in report.skipped}
     assert reasons == library["bad"]
-    assert {Path(s.path).name: s.reason for s in collection.skipped()} == library["bad"]
-    assert report.images_per_s > 0 and not report.cancelled
+    assert {Path(s.path).name: s.reason for s in collection.status().skipped} == library["bad"]
+    assert report.items_per_s > 0 and not report.cancelled
 
 
 def test_each_indexed_image_has_labels_size_and_a_cached_thumbnail(library, collection):
@@ -206,29 +208,29 @@ def test_an_indexed_query_is_not_its_own_first_result(library, collection):
 
 
 def test_int8_first_pass_of_large_collections_gives_the_exact_ranking(library, collection, monkeypatch):
-    monkeypatch.setattr(images_index, "FAST_SEARCH_MIN", 0)  # use it on this small collection
-    monkeypatch.setattr(images_index, "RERANK", 1)  # k=1: only 10 of the 22 images are re-scored exactly
+    monkeypatch.setattr(search, "FAST_SEARCH_MIN", 0)  # use it on this small collection
+    monkeypatch.setattr(search, "RERANK", 1)  # k=1: only 10 of the 22 images are re-scored exactly
     matrix = collection.store.matrix(images_index.METHOD)
     for row in range(matrix.rows):
         query = normalise(matrix.vectors[row] + 0.05 * np.abs(np.random.default_rng(row).standard_normal(2048)))
-        fast = collection.nearest(query, k=1)
+        fast = collection.nearest(images_index.METHOD, query, k=1)
         exact = collection.store.search(images_index.METHOD, query, k=1)
         assert fast[0][0] == exact[0][0] and abs(fast[0][1] - exact[0][1]) < 1e-5
-        approximate = collection._int8_scorer(matrix).scores(query)
+        approximate = collection.searcher.int8_copy(matrix).scores(query)
         assert np.corrcoef(approximate, matrix.vectors @ query)[0, 1] > 0.999
-    assert len(list(collection.folder.glob("search-int8.*.onnx"))) == 1
+    assert len(list(collection.folder.glob("search-int8/*.npz"))) == 1
 
 
 def test_an_index_run_of_a_large_collection_leaves_the_int8_copy_ready(models_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(images_index, "FAST_SEARCH_MIN", 2)  # "large" from 2 images
+    monkeypatch.setattr(search, "FAST_SEARCH_MIN", 2)  # "large" from 2 images
     folder = copy_demo_photos(tmp_path / "pics", 3)
     with ImageCollection("ready", create=True) as collection:
         stages = []
         collection.index([folder], progress=lambda p: stages.append(p.stage))
-        assert stages[-1] == "search" and len(list(collection.folder.glob("search-int8.*.onnx"))) == 1
+        assert stages[-1] == "search" and len(list(collection.folder.glob("search-int8/*.npz"))) == 1
     with ImageCollection("ready") as reopened:  # a restart: the copy on disk is used, no vector is converted
         query = reopened.store.matrix(images_index.METHOD).rows_as_float32(np.array([0]))[0]
-        assert reopened.nearest(query, k=1)[0][1] == pytest.approx(1.0, abs=1e-3)
+        assert reopened.nearest(images_index.METHOD, query, k=1)[0][1] == pytest.approx(1.0, abs=1e-3)
         assert reopened.store.matrix(images_index.METHOD)._float32 is None
 
 
@@ -273,20 +275,20 @@ def test_reindex_reads_only_new_changed_and_removed_files(models_dir, tmp_path):
     for source in sources:
         shutil.copy(source, folder / source.name)
     with ImageCollection("inc", create=True) as collection:
-        assert collection.index([folder]).indexed == 3
+        assert collection.index([folder]).items_added == 3
         horse_labels = collection.image(folder / "horse.png").labels
         again = collection.index()
-        assert (again.indexed, again.unchanged, again.removed) == (0, 3, 0)
+        assert (again.items_added, again.files_unchanged, again.files_removed) == (0, 3, 0)
         os.utime(folder / "rocket.jpg", (1e9, 1e9))  # touched, same content: no re-encoding
         shutil.copy(resources_dir() / "images" / "brick.png", folder / "horse.png")  # changed content
         (folder / "camera.png").unlink()
         shutil.copy(resources_dir() / "images" / "retina.jpg", folder / "retina.jpg")
         report = collection.index()
-        assert (report.indexed, report.unchanged, report.removed) == (2, 1, 1)
+        assert (report.items_added, report.files_unchanged, report.files_removed) == (2, 1, 1)
         assert collection.count() == 3
         assert len(list(collection.thumbs_dir.glob("*/*.jpg"))) == 3  # thumbnails of replaced files are gone
     with ImageCollection.open("inc", encoder=object()) as reopened:  # an encoder that cannot encode anything
-        assert reopened.index().unchanged == 3  # nothing new: the model is not needed (nor loaded)
+        assert reopened.index().files_unchanged == 3  # nothing new: the model is not needed (nor loaded)
         horse = reopened.image(folder / "horse.png")  # now holds the brick texture
         assert horse.labels != horse_labels and (horse.width, horse.height) == (512, 512)
 
@@ -298,7 +300,7 @@ def test_excluded_and_hidden_folders_are_not_indexed(models_dir, tmp_path):
     with ImageCollection("ex", create=True) as collection:
         collection.set_excludes(["raw"])
         report = collection.index([tmp_path / "pics"])
-        assert report.found == 1 and Path(collection.image(tmp_path / "pics" / "keep" / "keep.png").path).name == "keep.png"
+        assert report.files_seen == 1 and Path(collection.image(tmp_path / "pics" / "keep" / "keep.png").path).name == "keep.png"
 
 
 def test_cancel_keeps_what_was_done_and_the_next_run_finishes(models_dir, tmp_path):
@@ -308,7 +310,7 @@ def test_cancel_keeps_what_was_done_and_the_next_run_finishes(models_dir, tmp_pa
 
     def stop_after_two(progress):
         seen.append(progress)
-        if progress.stage == "index" and progress.done >= 2:
+        if progress.stage == "read" and progress.done >= 2:
             token.cancel()
 
     with ImageCollection("cancel", create=True) as collection:
@@ -316,7 +318,7 @@ def test_cancel_keeps_what_was_done_and_the_next_run_finishes(models_dir, tmp_pa
         assert first.cancelled and 2 <= collection.count() < 8
         assert any(p.eta_s is not None and p.total == 8 for p in seen)
         second = collection.index()
-        assert not second.cancelled and second.indexed == 8 - first.indexed
+        assert not second.cancelled and second.items_added == 8 - first.items_added
         assert collection.count() == 8
 
 
@@ -332,10 +334,11 @@ KILLER = """
 import os, signal, sys
 from embedengine.images_index import ImageCollection
 def die(progress):
-    if progress.stage == "index" and progress.done >= 5:
+    if progress.stage == "read" and progress.done >= 5:
         os.kill(os.getpid(), signal.SIGKILL)
+ImageCollection.files_per_commit = 2
 with ImageCollection("killed", create=True) as collection:
-    collection.index([sys.argv[1]], progress=die, batch_size=2, commit_every=2)
+    collection.index([sys.argv[1]], progress=die, batch_size=2)
 """
 
 
@@ -348,7 +351,7 @@ def test_kill_9_mid_index_leaves_an_index_that_opens_and_resumes(models_dir, tmp
         survived = collection.count()
         assert 2 <= survived < 9
         report = collection.index()
-        assert report.indexed == 9 - survived and collection.count() == 9
+        assert report.items_added == 9 - survived and collection.count() == 9
         query = sorted(folder.iterdir())[0]
         assert collection.search(query, k=1, exclude_self=False).hits[0].path == resolved(query)
 
@@ -383,7 +386,7 @@ def test_cli_prints_one_json_document_per_command(library, monkeypatch, capsys, 
     assert [hit["path"] for hit in outputs["search"]["hits"]] == [coffee]
     assert outputs["label"]["hits"][0]["labels"][0][0] == "Egyptian cat"
     assert len(outputs["dupes"]["groups"]) == len(WITH_COPIES)
-    assert outputs["status"]["collections"][0]["images"] == library["report"].images
+    assert outputs["status"]["collections"][0]["items"] == library["report"].items
     assert cli.main(["images", "search", str(library["folder"] / "bad" / "notes.jpg"), "--collection", "test", "--json"]) == 2
     error = json.loads(capsys.readouterr().out)
     assert error["reason"] == "not an image" and error["hint"]
@@ -394,7 +397,7 @@ def test_cli_index_reports_skipped_files(models_dir, tmp_path, capsys):
     shutil.copy(resources_dir() / "images" / "horse.png", tmp_path / "pics" / "horse.png")
     assert cli.main(["images", "index", str(tmp_path / "pics"), "--collection", "mixed", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["indexed"] == 1 and {s["reason"] for s in report["skipped"]} >= {"empty file", "not an image"}
+    assert report["items_added"] == 1 and {s["reason"] for s in report["skipped"]} >= {"empty file", "not an image"}
     assert cli.main(["images", "search", "--collection", "nothing-here", "--label", "cat", "--json"]) == 2
     assert "no images collection" in json.loads(capsys.readouterr().out)["error"]
 
@@ -411,7 +414,7 @@ def test_removing_a_folder_takes_its_images_and_thumbnails_out(models_dir, tmp_p
         assert (removed.files_removed, removed.files_left, removed.roots_left) == (2, 1, [str(keep.resolve())])
         assert [hit.path for hit in collection.search(drop / "horse.png", k=5).hits] == [str(keep / "rocket.jpg")]
         assert len(list(collection.thumbs_dir.glob("*/*.jpg"))) == 1 and (drop / "horse.png").exists()
-        assert collection.index().removed == 0  # nothing left over for the next run
+        assert collection.index().files_removed == 0  # nothing left over for the next run
     assert cli.main(["images", "remove", str(keep), "--collection", "rm", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["files_removed"] == 1
     assert cli.main(["images", "remove", str(keep), "--collection", "rm", "--json"]) == 2

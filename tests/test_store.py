@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from embedengine.errors import UserError
-from embedengine.store import (CollectionStore, FileEntry, file_sha256, list_collections, stat_file, top_k,
-                               walk_files)
+from embedengine.collections.files import file_sha256, stat_file, walk_files
+from embedengine.linalg import top_k
+from embedengine.store import CollectionStore, FileEntry, list_collections
 
 
 def unit_rows(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:
@@ -55,7 +56,7 @@ def test_batch_search_and_items_roundtrip(files):
     assert hits[0][0] == ids[2] and hits[0][1] == pytest.approx(1.0, abs=1e-3)
     assert [item.payload["text"] for item in store.items(ids)] == ["a.txt#0", "a.txt#1", "b.txt#0"]
     assert list_collections("documents") == ["notes"]
-    assert store.status().items == 3
+    assert store.count_items() == 3
 
 
 def test_plan_detects_new_changed_touched_deleted(files):

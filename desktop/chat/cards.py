@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from embedengine.results import format_duration, format_removed
-from embedengine.store import FolderRemoved
+from embedengine.collections.report import FolderRemoved
 from embedengine.tasks import Progress
 
 RankedItem = tuple  # (label, score, detail) — detail optional
@@ -134,7 +134,7 @@ def folder_list(folders: Sequence[str], on_remove: Callable[[str], None]) -> QWi
 
 
 def folder_removed(result: dict) -> QLabel:
-    """The answer to a folder removal (a :class:`~embedengine.store.FolderRemoved` as JSON)."""
+    """The answer to a folder removal (a :class:`~embedengine.collections.report.FolderRemoved` as JSON)."""
     return text(format_removed(FolderRemoved(**result)))
 
 

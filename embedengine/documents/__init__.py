@@ -4,13 +4,12 @@ Main entry point: :class:`DocumentCollection` (``index``, ``search``, ``compare`
 """
 
 from .extract import SUPPORTED_EXTENSIONS, Document, ExtractError, Page, extract
-from .index import (DEFAULT_COLLECTION, CollectionStatus, Comparison, DocumentCollection, IndexReport, PassageHit,
-                    SearchResult, list_document_collections)
+from .index import DEFAULT_COLLECTION, Comparison, DocumentCollection, PassageHit, SearchResult
 from .methods import DEFAULT_METHOD, METHODS, BM25Index, MethodInfo, method_info
 from .passages import Passage, sentence_spans, split_pages
 
 __all__ = [
-    "SUPPORTED_EXTENSIONS", "Document", "ExtractError", "Page", "extract", "DEFAULT_COLLECTION", "CollectionStatus",
-    "Comparison", "DocumentCollection", "IndexReport", "PassageHit", "SearchResult", "list_document_collections",
+    "SUPPORTED_EXTENSIONS", "Document", "ExtractError", "Page", "extract", "DEFAULT_COLLECTION",
+    "Comparison", "DocumentCollection", "PassageHit", "SearchResult",
     "DEFAULT_METHOD", "METHODS", "BM25Index", "MethodInfo", "method_info", "Passage", "sentence_spans", "split_pages",
 ]

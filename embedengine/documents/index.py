@@ -1,36 +1,28 @@
-"""A named document collection: add folders, index incrementally, search, compare methods.
+"""A named document collection: files become passages, passages become vectors by several methods.
 
-Indexing runs in two resumable phases. *Sync* walks the folders, plans against the store (size+mtime,
-then hash), removes deleted files and writes each new/changed file with its passages in one
-transaction (skipped files are written with their reason). *Embed* then fills, for every configured
-method, the passages that have no vector yet, a batch per transaction. Cancelling or killing at any
-point therefore loses at most one batch; the next ``index()`` continues where it stopped.
+The index run is :class:`~embedengine.collections.base.Collection`'s: read each new or changed file
+into passages (a skipped file keeps its reason), then give every passage a vector for every configured
+dense method, a batch per transaction, then rebuild the keyword (BM25) index. Cancelling or killing at
+any point loses at most one batch; the next ``index()`` continues where it stopped.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from embedengine.collections.base import Collection, skipped_entry
+from embedengine.collections.files import FileStat, is_within, resolved
+from embedengine.collections.report import IndexReport
 from embedengine.errors import UserError
 from embedengine.results import Result
-from embedengine.store import (
-    CollectionStore,
-    CollectionSummary,
-    FileEntry,
-    FileStat,
-    FolderRemoved,
-    Plan,
-    list_collections,
-    walk_files,
-)
-from embedengine.tasks import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
+from embedengine.store import FileEntry, Item
+from embedengine.tasks import CancelToken, Progress, emit
 
 from .extract import ExtractError, extract, file_kind, read_bytes
 from .methods import (DEFAULT_METHOD, FUSION_DEPTH, METHODS, BM25Index, DenseEncoder, MiniLMEncoder,
@@ -40,38 +32,15 @@ from .passages import sentence_spans, split_pages
 
 KIND = "documents"
 DEFAULT_COLLECTION = "default"
-SYNC_BATCH_FILES = 16
-EMBED_BATCH = 64
 SNIPPET_CHARS = 320
 SEMANTIC_SNIPPETS = 10  # hits whose best sentence MiniLM may pick (when no query word matches)
 BM25_FILE = "bm25.npz"
 TFIDF_REFRESH = 0.2  # rebuild TF-IDF vectors when the passage count moved by more than 20 %
 
 
-def list_document_collections() -> list[str]:
-    return list_collections(KIND)
-
-
 # ---------------------------------------------------------------------------------------------
 # Result records
 # ---------------------------------------------------------------------------------------------
-
-@dataclass
-class IndexReport(Result):
-    collection: str
-    files_seen: int = 0
-    files_new: int = 0
-    files_changed: int = 0
-    files_unchanged: int = 0
-    files_deleted: int = 0
-    skipped: list[dict] = field(default_factory=list)  # skipped in this run: path, reason
-    passages_added: int = 0  # passages of the new and changed files read in this run
-    embedded: dict[str, int] = field(default_factory=dict)  # method -> passages embedded this run
-    caught_up: int = 0  # of those, passages read earlier that had no vectors yet (interrupted run, new method)
-    seconds: float = 0.0
-    passages_per_s: float = 0.0
-    cancelled: bool = False
-
 
 @dataclass
 class PassageHit(Result):
@@ -115,17 +84,6 @@ class Comparison(Result):
 
 
 @dataclass
-class CollectionStatus(CollectionSummary):
-    files: int
-    passages: int
-    skipped: list[dict]
-    methods: list[str]
-    word_model: Optional[str]
-    vector_sets: list[dict]
-    pending: dict[str, int]  # method -> passages still without vectors
-
-
-@dataclass
 class _Filters:
     folder: Optional[str] = None
     file_types: tuple[str, ...] = ()
@@ -134,7 +92,7 @@ class _Filters:
         return bool(self.folder or self.file_types)
 
     def accepts(self, path: str) -> bool:
-        if self.folder and not (path == self.folder or path.startswith(self.folder.rstrip(os.sep) + os.sep)):
+        if self.folder and not is_within(path, self.folder):
             return False
         return not self.file_types or Path(path).suffix.lower() in self.file_types
 
@@ -144,26 +102,25 @@ class _Filters:
 
 def make_filters(folder: Optional[str] = None, file_types: Iterable[str] = ()) -> _Filters:
     types = tuple(sorted({t.lower() if t.startswith(".") else f".{t.lower()}" for t in file_types if t}))
-    return _Filters(str(Path(folder).expanduser().resolve()) if folder else None, types)
+    return _Filters(resolved(folder) if folder else None, types)
 
 
 # ---------------------------------------------------------------------------------------------
 # The collection
 # ---------------------------------------------------------------------------------------------
 
-class DocumentCollection:
+class DocumentCollection(Collection):
     """A named collection of documents in ``data_home()/collections/<name>``."""
 
+    kind = KIND
+    default_name = DEFAULT_COLLECTION
+    item_noun = "passages"
+
     def __init__(self, name: str = DEFAULT_COLLECTION, create: bool = True) -> None:
-        self.name = name
-        self.store = CollectionStore.open(KIND, name, create=create)
+        super().__init__(name, create=create)
         self._encoders: dict[str, DenseEncoder] = {}
         self._bm25: Optional[tuple[tuple[int, int], BM25Index, np.ndarray]] = None
-        self._lock = threading.RLock()  # guards the BM25 cache
-        self._index_lock = threading.Lock()  # one index run at a time
-
-    def close(self) -> None:
-        self.store.close()
+        self._bm25_lock = threading.RLock()
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -192,102 +149,31 @@ class DocumentCollection:
                 raise UserError("the word-vector methods need a trained word model", hint="pass --model NAME")
             self.store.set_meta("methods", merged)
 
-    def add_folders(self, folders: Iterable[str | Path]) -> list[str]:
-        added = []
-        for folder in folders:
-            if not Path(folder).expanduser().exists():
-                raise UserError(f"{folder} does not exist", hint="pick an existing folder")
-            added.append(self.store.add_root(folder))
-        return added
+    def configured_methods(self) -> list[str]:
+        return self.methods
 
-    def remove_folder(self, folder: str | Path) -> FolderRemoved:
-        """Take a folder out now: its files' passages and vectors leave the collection."""
-        return FolderRemoved.forget(self.store, folder)
+    # -- what the index run needs of this kind --------------------------------------------------
 
-    def set_excludes(self, patterns: Iterable[str]) -> None:
-        self.store.set_excludes(patterns)
+    def read_file(self, stat: FileStat, sha256: Optional[str]) -> FileEntry:
+        return read_entry(stat)
 
-    # -- indexing ------------------------------------------------------------------------------
+    def pending_methods(self) -> list[str]:
+        return stored_methods(self.methods)
 
-    def index(
-        self,
-        folders: Iterable[str | Path] = (),
-        methods: Optional[Sequence[str]] = None,
-        word_model: Optional[str] = None,
-        progress: Optional[ProgressCallback] = None,
-        cancel: Optional[CancelToken] = None,
-    ) -> IndexReport:
-        """Bring the index up to date with the folders on disk (see the module docstring)."""
-        self.add_folders(folders)
-        self.configure(methods, word_model)
-        if not self.store.roots():
-            raise UserError("this collection has no folders yet", hint="add a folder to index")
-        report = IndexReport(self.name)
-        started = time.perf_counter()
-        try:
-            with self._index_lock:
-                self._sync(report, progress, cancel)
-                self._embed_missing(report, progress, cancel)
-                for method in self.store.vector_methods():
-                    self.store.compact(method)
-                _emit(progress, Progress("keywords", 0, None, "steps", message="preparing keyword search…"))
-                self.bm25()
-                _emit(progress, Progress("keywords", 1, 1, "steps", message="keyword search ready"))
-        except Cancelled:
-            report.cancelled = True
-        report.seconds = time.perf_counter() - started
-        embedded = max(report.embedded.values(), default=0)
-        report.caught_up = max(0, embedded - report.passages_added)
-        report.passages_per_s = embedded / report.seconds if report.seconds else 0.0
-        return report
+    def before_embedding(self) -> None:
+        self._refresh_tfidf_if_needed(self.pending_methods())
 
-    def _sync(self, report: IndexReport, progress, cancel) -> None:
-        _emit(progress, Progress("scan", 0, None, "files", message="looking for files…"))
-        paths = list(walk_files(self.store.roots(), None, self.store.excludes()))
-        plan = self.store.plan(paths, retry=lambda record: record.reason.startswith("unreadable"))
-        report.files_seen = len(paths)
-        report.files_unchanged = len(plan.unchanged) + len(plan.touched)
-        report.files_new, report.files_changed = len(plan.new), len(plan.changed)
-        report.files_deleted = self.store.remove_files(plan.deleted)
-        self.store.update_stats(plan.touched)
-        self._read_files(plan, report, progress, cancel)
+    def encode_items(self, method: str, items: Sequence[Item], cancel: Optional[CancelToken]) -> np.ndarray:
+        encoder = self.encoder(method)
+        vectors = encoder.encode([item.payload["text"] for item in items], cancel=cancel)
+        self.store.set_vector_settings(method, encoder.settings())
+        return vectors
 
-    def _read_files(self, plan: Plan, report: IndexReport, progress, cancel) -> None:
-        todo = plan.to_process
-        meter = RateMeter(len(todo))
-        batch: list[FileEntry] = []
-        for done, stat in enumerate(todo, start=1):
-            checkpoint(cancel)
-            entry = read_entry(stat)
-            batch.append(entry)
-            if entry.status == "skipped":
-                report.skipped.append({"path": entry.path, "reason": entry.reason})
-            report.passages_added += len(entry.payloads)
-            if len(batch) >= SYNC_BATCH_FILES or done == len(todo):
-                self.store.write_batch(batch, {})
-                batch = []
-            _emit(progress, Progress("scan", done, len(todo), "files", meter.rate(done), meter.eta(done),
-                                     message=Path(stat.path).name, extra={"passages": report.passages_added}))
-
-    def _embed_missing(self, report: IndexReport, progress, cancel) -> None:
-        """Give every passage a vector for every configured dense method."""
-        dense = stored_methods(self.methods)
-        self._refresh_tfidf_if_needed(dense)
-        pending = {m: self.store.item_ids_without_vectors(m) for m in dense}
-        total = sum(len(ids) for ids in pending.values())
-        meter, done = RateMeter(total), 0
-        for method, ids in pending.items():
-            encoder = self.encoder(method) if ids else None
-            for start in range(0, len(ids), EMBED_BATCH):
-                checkpoint(cancel)
-                chunk = ids[start:start + EMBED_BATCH]
-                texts = [item.payload["text"] for item in self.store.items(chunk)]
-                self.store.add_vectors(method, chunk, encoder.encode(texts, cancel=cancel))
-                self.store.set_vector_settings(method, encoder.settings())
-                done += len(chunk)
-                report.embedded[method] = report.embedded.get(method, 0) + len(chunk)
-                _emit(progress, Progress("embed", done, total, "passages", meter.rate(done), meter.eta(done),
-                                         message=f"embedding with {METHODS[method].label}", extra={"method": method}))
+    def after_index(self, report: IndexReport, progress, cancel) -> None:
+        super().after_index(report, progress, cancel)
+        emit(progress, Progress("keywords", 0, None, "steps", message="preparing keyword search…"))
+        self.bm25()
+        emit(progress, Progress("keywords", 1, 1, "steps", message="keyword search ready"))
 
     def _refresh_tfidf_if_needed(self, dense: list[str]) -> None:
         if "w2v-tfidf" not in dense:
@@ -316,16 +202,6 @@ class DocumentCollection:
         vectors = load_word_vectors(self.word_model)
         idf = self.store.get_meta("tfidf_idf", {}) if method == "w2v-tfidf" else None
         return WordAverageEncoder(vectors, self.word_model, idf)
-
-    # -- status --------------------------------------------------------------------------------
-
-    def status(self) -> CollectionStatus:
-        base = self.store.status()
-        pending = {m: len(self.store.item_ids_without_vectors(m)) for m in stored_methods(self.methods)}
-        return CollectionStatus(
-            name=self.name, folder=base.folder, roots=base.roots, excludes=base.excludes, files=base.files,
-            passages=base.items, skipped=base.skipped, methods=self.methods, word_model=self.word_model,
-            vector_sets=[s.to_dict() for s in base.vector_sets], pending=pending)
 
     # -- searching -----------------------------------------------------------------------------
 
@@ -372,7 +248,7 @@ class DocumentCollection:
         started = time.perf_counter()
         vector = self.encoder(method).encode_query(query)
         encode_s = time.perf_counter() - started
-        return self.store.search(method, vector, k, allowed), encode_s
+        return self.nearest(method, vector, k, allowed), encode_s
 
     def _require_vectors(self, method: str) -> None:
         if method not in self.store.vector_methods():
@@ -388,7 +264,7 @@ class DocumentCollection:
         :meth:`index` does at the end of its run rather than at the next search.
         """
         signature = self.store.items_signature()
-        with self._lock:
+        with self._bm25_lock:
             if self._bm25 is None or self._bm25[0] != signature:
                 self._bm25 = (signature, *self._load_or_build_bm25(signature))
             return self._bm25[1], self._bm25[2]
@@ -459,22 +335,16 @@ class DocumentCollection:
 # Helpers
 # ---------------------------------------------------------------------------------------------
 
-def _emit(progress: Optional[ProgressCallback], report: Progress) -> None:
-    if progress is not None:
-        progress(report)
-
-
 def read_entry(stat: FileStat) -> FileEntry:
     """A file turned into a store entry: its passages, or status 'skipped' with the reason."""
     if file_kind(stat.path) is None:
         suffix = Path(stat.path).suffix.lower() or "(no extension)"
-        return FileEntry(stat.path, stat.size, stat.mtime, status="skipped",
-                         reason=f"unsupported file type {suffix}")
+        return skipped_entry(stat, f"unsupported file type {suffix}")
     try:
         data = read_bytes(stat.path)
         document = extract(stat.path, data)
     except ExtractError as error:
-        return FileEntry(stat.path, stat.size, stat.mtime, status="skipped", reason=error.reason)
+        return skipped_entry(stat, error.reason)
     passages = split_pages(document.pages)
     return FileEntry(stat.path, stat.size, stat.mtime, sha256=document.sha256,
                      payloads=[p.to_payload() for p in passages])
