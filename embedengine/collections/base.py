@@ -53,6 +53,8 @@ class Collection:
         self.folder = self.store.folder
         self.searcher = VectorSearcher(self.store)
         self._index_lock = threading.Lock()  # one index run at a time in this process
+        for legacy in self.folder.glob("search-int8.*.onnx"):  # int8 copies of version 0.1 (derived files)
+            legacy.unlink(missing_ok=True)
 
     @classmethod
     def open(cls, name: Optional[str] = None, create: bool = False) -> "Collection":

@@ -48,7 +48,7 @@ class Int8Copy:
                 weights, sums = saved["weights"], saved["column_sums"]
             if weights.shape != (matrix.stored.shape[1], matrix.rows):
                 raise ValueError("stale int8 copy")
-        except (OSError, ValueError, KeyError, EOFError):  # absent, damaged or stale: rebuild it
+        except Exception:  # noqa: BLE001 - absent, damaged or stale (a derived file): rebuild it
             weights, sums = quantise_columns(matrix.stored)
             _save_atomic(path, weights=weights, column_sums=sums)
         return cls(weights, sums, session)
