@@ -24,6 +24,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.linalg import cosine_matrix, normalise
 from embedengine.results import Result
 from embedengine.runtime import BUILD_HINT, ModelMissingError
 
@@ -316,13 +317,6 @@ def pca_2d(matrix: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
     return coords, (explained[0], explained[1])
 
 
-def cosine_matrix(rows: np.ndarray) -> np.ndarray:
-    """Pairwise cosine similarities of the rows."""
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    unit = rows / np.where(norms == 0, 1.0, norms)
-    return np.clip(unit @ unit.T, -1.0, 1.0)
-
-
 def _rounded(matrix: np.ndarray) -> list[list[float]]:
     return [[round(float(v), 4) for v in row] for row in matrix]
 
@@ -459,11 +453,11 @@ def _answer_sentences(query: SentencesQuery, encoder=None) -> SentenceSimilarity
             from embedengine.text import get_text_encoder
 
             encoder = get_text_encoder()
-        embeddings = np.asarray(encoder.encode(query.sentences), dtype=np.float64)
+        embeddings = encoder.encode(query.sentences)
     except ModelMissingError as missing:
         raise UserError(f"Sentence mode needs the MiniLM model, which is not built yet ({missing.path.name} "
                         f"is missing from {missing.path.parent}).", hint=BUILD_HINT) from missing
-    matrix = cosine_matrix(embeddings)
+    matrix = np.clip(cosine_matrix(embeddings), -1.0, 1.0)
     pairs = [(i, j, float(matrix[i, j])) for i in range(len(matrix)) for j in range(i + 1, len(matrix))]
     closest = max(pairs, key=lambda p: p[2])
     farthest = min(pairs, key=lambda p: p[2])
@@ -484,8 +478,7 @@ def build_map(vectors, roles: Sequence[tuple[str, str]], extra: Optional[tuple[s
     rows = [_unit(vectors, w) for w in labels]
     if extra is not None:
         labels.append(extra[0])
-        norm = np.linalg.norm(extra[1]) or 1.0
-        rows.append(extra[1] / norm)
+        rows.append(normalise(extra[1]))
     coords, explained = pca_2d(np.vstack(rows))
     role_of = dict(unique, **({extra[0]: "target"} if extra is not None else {}))
     points = [MapPoint(w, round(float(x), 4), round(float(y), 4), role_of[w]) for w, (x, y) in zip(labels, coords)]
@@ -495,7 +488,7 @@ def build_map(vectors, roles: Sequence[tuple[str, str]], extra: Optional[tuple[s
 def build_lesson(vectors, words: Sequence[str]) -> OneHotLesson:
     """One-hot vs dense: one-hot vectors of distinct words are orthogonal (similarity 0), dense ones are not."""
     unique = list(dict.fromkeys(words))
-    dense = cosine_matrix(np.vstack([_unit(vectors, w) for w in unique]))
+    dense = np.clip(cosine_matrix(np.vstack([_unit(vectors, w) for w in unique])), -1.0, 1.0)
     return OneHotLesson(
         words=unique,
         indices=[int(vectors.key_to_index[w]) for w in unique],

@@ -3,6 +3,9 @@
 ``load_image`` turns a path, bytes or PIL image into an upright RGB picture (or one clear
 :class:`ImageLoadError`); ``preprocess`` makes the model's 224×224 input; :class:`ImageEncoder`
 decodes in a thread pool while ONNX Runtime runs the previous batch.
+
+The encoder has the shape of :class:`embedengine.encoders.Encoder`: ``encode`` returns all vectors,
+``iter_encode`` yields one :class:`ImageOutcome` per image (vectors, or the error that kept it out).
 """
 
 from __future__ import annotations
@@ -22,8 +25,16 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import UserError
-from .runtime import make_session, model_path, session_provider_label
-from .tasks import CancelToken, Cancelled, Progress, ProgressCallback, RateMeter, checkpoint
+from .linalg import top_k
+from .runtime import (
+    choose_providers,
+    default_threads,
+    make_session,
+    model_path,
+    provider_preference,
+    session_provider_label,
+)
+from .tasks import CancelToken, Cancelled, Progress, ProgressCallback, RateMeter, checkpoint, emit
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MODEL_FILE = "resnet50.onnx"
@@ -34,6 +45,7 @@ WIDE_GREY_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})  # > 
 ORIENTATION_TAG = 0x0112
 DECODE_NICENESS = 5  # decoder threads run this much nicer than inference (Linux)
 SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture by 90°
+DEFAULT_BATCH_SIZE = 16  # images per inference call
 
 _REASON_HINTS = {
     "empty file": "The file has 0 bytes; it may still be downloading or was not saved properly.",
@@ -313,12 +325,6 @@ def _prepare(source: Any, thumbnail_size: Optional[int]) -> _Prepared:
                                               hint=f"The decoder failed: {error}"), (0, 0), None)
 
 
-def _report(progress: Optional[ProgressCallback], meter: RateMeter, done: int, total: int) -> None:
-    if progress is not None:
-        progress(Progress(stage="images", done=done, total=total, unit="images",
-                          rate=meter.rate(done), eta_s=meter.eta(done)))
-
-
 def _as_list(sources: Any) -> list:
     """The sources as a list; a single path, bytes, PIL image or HxW(xC) array counts as one source."""
     single_array = isinstance(sources, np.ndarray) and sources.ndim < 4
@@ -328,12 +334,18 @@ def _as_list(sources: Any) -> list:
 
 
 class ImageEncoder:
-    """ResNet50 image embeddings (2048-d ``avg_pool``) and ImageNet class probabilities."""
+    """ResNet50 image embeddings (2048-d ``avg_pool``) and ImageNet class probabilities.
+
+    ``providers`` and ``threads`` (ONNX Runtime intra-op threads) default to the preferences at
+    construction (``EMBEDSTUDIO_PROVIDER``, ``EMBEDSTUDIO_THREADS``).
+    """
 
     dim: int = 2048
 
     def __init__(self, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None) -> None:
-        self.session = make_session(model_path(MODEL_FILE), providers, threads)
+        self.providers = list(providers) if providers else choose_providers(provider_preference())
+        self.threads = max(1, int(threads)) if threads else default_threads()
+        self.session = make_session(model_path(MODEL_FILE), self.providers, self.threads)
         self.labels: list[str] = json.loads(model_path(LABELS_FILE).read_text(encoding="utf-8"))
         self.provider_label: str = session_provider_label(tuple(self.session.get_providers()))
         self.decode_workers = max(1, os.cpu_count() or 1)
@@ -365,15 +377,19 @@ class ImageEncoder:
     def iter_encode(
         self,
         sources: Iterable[Any],
-        batch_size: int = 16,
-        thumbnail_size: Optional[int] = None,
+        *,
         progress: Optional[ProgressCallback] = None,
         cancel: Optional[CancelToken] = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        thumbnail_size: Optional[int] = None,
     ) -> Iterator[ImageOutcome]:
         """One :class:`ImageOutcome` per source, in input order; bad files get ``outcome.error``.
 
-        Decoding runs in a thread pool at most two batches ahead of the model. Pause takes effect
-        between batches; cancel also interrupts the running batch (raises :class:`~embedengine.tasks.Cancelled`).
+        Decoding runs in a thread pool at most two batches ahead of the model; ``thumbnail_size``
+        adds a thumbnail to each outcome. As each batch finishes, ``progress`` gets a report (stage
+        "images", unit "images"). ``cancel`` is checked before each batch: paused blocks there,
+        cancelled raises :class:`~embedengine.tasks.Cancelled`; a cancel also interrupts the
+        running batch within ~0.1 s.
         """
         items = _as_list(sources)
         batch_size = max(1, int(batch_size))
@@ -389,8 +405,11 @@ class ImageEncoder:
                     in_flight.append((start, [pool.submit(_prepare, s, thumbnail_size) for s in batch]))
                 checkpoint(cancel)
                 start, futures = in_flight.popleft()
-                yield from self._encode_batch(start, items, [f.result() for f in futures], cancel)
-                _report(progress, meter, start + len(futures), len(items))
+                outcomes = self._encode_batch(start, items, [f.result() for f in futures], cancel)
+                done = start + len(futures)
+                emit(progress, Progress(stage="images", done=done, total=len(items), unit="images",
+                                        rate=meter.rate(done), eta_s=meter.eta(done)))
+                yield from outcomes
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -407,17 +426,28 @@ class ImageEncoder:
                                          item.error, item.size[0], item.size[1], item.thumbnail))
         return outcomes
 
-    def _outcomes_or_raise(self, images: Iterable[Any], batch_size: int) -> list[ImageOutcome]:
+    def _outcomes_or_raise(self, images: Iterable[Any], batch_size: int, progress: Optional[ProgressCallback] = None,
+                           cancel: Optional[CancelToken] = None) -> list[ImageOutcome]:
         outcomes = []
-        for outcome in self.iter_encode(images, batch_size=batch_size):
+        for outcome in self.iter_encode(images, progress=progress, cancel=cancel, batch_size=batch_size):
             if outcome.error is not None:
                 raise outcome.error
             outcomes.append(outcome)
         return outcomes
 
-    def encode(self, images: Iterable[Any], batch_size: int = 16) -> np.ndarray:
-        """float32 [N, 2048]; raises :class:`ImageLoadError` for the first image that cannot be used."""
-        outcomes = self._outcomes_or_raise(images, batch_size)
+    def encode(
+        self,
+        images: Iterable[Any],
+        *,
+        progress: Optional[ProgressCallback] = None,
+        cancel: Optional[CancelToken] = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> np.ndarray:
+        """float32 [N, 2048] in input order; raises :class:`ImageLoadError` for the first image that cannot be used.
+
+        Progress and cancel as :meth:`iter_encode` (a cancelled call raises ``Cancelled``).
+        """
+        outcomes = self._outcomes_or_raise(images, batch_size, progress, cancel)
         if not outcomes:
             return np.zeros((0, self.dim), np.float32)
         return np.stack([o.embedding for o in outcomes]).astype(np.float32, copy=False)
@@ -425,24 +455,28 @@ class ImageEncoder:
     def top_labels(self, probs: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` most probable ImageNet classes of one probability vector."""
         probs = np.asarray(probs).reshape(-1)
-        k = max(0, min(k, probs.size))
-        best = np.argpartition(-probs, k - 1)[:k] if k else np.array([], int)
-        best = best[np.argsort(-probs[best], kind="stable")]
-        return [(self.labels[i], float(probs[i])) for i in best]
+        return [(self.labels[i], float(probs[i])) for i in top_k(probs, k)]
 
-    def labels_for(self, images: Iterable[Any], k: int = 5, batch_size: int = 16) -> list[list[tuple[str, float]]]:
+    def labels_for(self, images: Iterable[Any], k: int = 5,
+                   batch_size: int = DEFAULT_BATCH_SIZE) -> list[list[tuple[str, float]]]:
         """Top-``k`` ImageNet classes for each image; raises :class:`ImageLoadError` like :meth:`encode`."""
         return [self.top_labels(o.probs, k) for o in self._outcomes_or_raise(images, batch_size)]
 
 
-_ENCODER: Optional[ImageEncoder] = None
+_ENCODER: Optional[tuple[tuple[str, int], ImageEncoder]] = None  # (provider preference, threads), encoder
 _ENCODER_LOCK = threading.Lock()
 
 
 def get_image_encoder() -> ImageEncoder:
-    """The process-wide encoder, created on first use."""
+    """The process-wide encoder for the current preferences, created on first use (thread-safe).
+
+    Cached by (provider preference, threads): when ``EMBEDSTUDIO_PROVIDER`` or ``EMBEDSTUDIO_THREADS``
+    changed since it was made, a new encoder is built with the new settings and replaces it
+    (whoever still holds the old one may finish with it).
+    """
     global _ENCODER
+    key = (provider_preference(), default_threads())
     with _ENCODER_LOCK:
-        if _ENCODER is None:
-            _ENCODER = ImageEncoder()
-        return _ENCODER
+        if _ENCODER is None or _ENCODER[0] != key:
+            _ENCODER = (key, ImageEncoder(choose_providers(key[0]), key[1]))
+        return _ENCODER[1]

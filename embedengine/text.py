@@ -14,6 +14,9 @@ small operators, and without spin-waiting each one pays a thread wake-up and a b
 the same machine: 1.2x (int8) and 1.05x (fp32) more texts/s than one 2-thread session. The lanes
 share one session (ONNX Runtime runs it from several threads at once): one copy of the weights,
 as fast as a session per lane.
+
+The encoder has the shape of :class:`embedengine.encoders.Encoder`: ``encode`` returns all vectors,
+``iter_encode`` yields a :class:`TextBatch` (input positions and their vectors) as each batch finishes.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -34,16 +37,32 @@ from .runtime import (
     provider_preference,
     session_provider_label,
 )
-from .tasks import CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
+from .tasks import CancelToken, Progress, ProgressCallback, RateMeter, checkpoint, emit
 
 MODEL_FILES = {"fp32": "minilm.onnx", "int8": "minilm-int8.onnx"}
 TOKENIZER_FILE = "tokenizer.json"
 MAX_BATCH_TOKENS = 8192  # padded tokens per inference call on accelerators: keeps memory flat
 CPU_BATCH_TOKENS = 512  # padded tokens per inference call on CPU: activations stay in cache
+DEFAULT_BATCH_SIZE = 32  # most texts per inference call
+
+
+class TextBatch(NamedTuple):
+    """One finished batch of :meth:`TextEncoder.iter_encode`.
+
+    ``indices`` are the input positions (int64, not contiguous: batches group texts of similar
+    length, longest first) and ``vectors`` their L2-normalised float32 [len(indices), 384] rows.
+    """
+
+    indices: np.ndarray
+    vectors: np.ndarray
 
 
 class TextEncoder:
-    """MiniLM sentence encoder (fp32 or int8) over an ONNX Runtime session created on first use."""
+    """MiniLM sentence encoder (fp32 or int8) over an ONNX Runtime session created on first use.
+
+    ``providers`` and ``threads`` default to the preferences at construction
+    (``EMBEDSTUDIO_PROVIDER``, ``EMBEDSTUDIO_THREADS``); :attr:`lanes` says how many batches run at once.
+    """
 
     dim: int = 384
 
@@ -61,13 +80,12 @@ class TextEncoder:
         self.variant = variant
         self.max_length = max_length
         self.providers = list(providers) if providers else choose_providers(provider_preference())
-        self.threads = threads
+        self.threads = max(1, int(threads)) if threads else default_threads()
         self._model_file = Path(model_file) if model_file else None
         self._tokenizer_file = Path(tokenizer_file) if tokenizer_file else None
         self._lock = threading.Lock()
         self._session = None
         self._lanes: Optional[threading.BoundedSemaphore] = None  # calls allowed to run at once
-        self._lane_count = 1
         self._tokenizer = None
         self._counter = None
 
@@ -78,6 +96,11 @@ class TextEncoder:
         """'CPU', 'CUDA', ... of the session (or of the providers it will use)."""
         active = self._session.get_providers() if self._session is not None else self.providers
         return session_provider_label(tuple(active))
+
+    @property
+    def lanes(self) -> int:
+        """Batches run at once: one per thread on CPU (each call on one thread), else 1."""
+        return self.threads if session_provider_label(tuple(self.providers)) == "CPU" else 1
 
     @property
     def batch_tokens(self) -> int:
@@ -102,15 +125,13 @@ class TextEncoder:
 
     def _open_lanes(self, model: Path) -> None:
         """On CPU a one-thread session run by one lane per core; elsewhere one call at a time."""
-        threads = self.threads or default_threads()
         on_cpu = session_provider_label(tuple(self.providers)) == "CPU"
-        self._session = make_session(model, self.providers, 1 if on_cpu else threads)
-        self._lane_count = threads if on_cpu else 1
-        self._lanes = threading.BoundedSemaphore(self._lane_count)
+        self._session = make_session(model, self.providers, 1 if on_cpu else self.threads)
+        self._lanes = threading.BoundedSemaphore(self.lanes)
 
     @contextmanager
     def _lane(self):
-        """The session, once fewer than ``_lane_count`` calls are running (from any caller)."""
+        """The session, once fewer than :attr:`lanes` calls are running (from any caller)."""
         with self._lanes:
             yield self._session
 
@@ -139,38 +160,70 @@ class TextEncoder:
     def encode(
         self,
         texts: Sequence[str],
-        batch_size: int = 32,
+        *,
         progress: Optional[ProgressCallback] = None,
         cancel: Optional[CancelToken] = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> np.ndarray:
-        """L2-normalised float32 [N, 384] embeddings of ``texts``, in input order."""
+        """L2-normalised float32 [N, 384] embeddings of ``texts``, in input order.
+
+        Progress and cancel as :meth:`iter_encode` (a cancelled call raises ``Cancelled``).
+        """
         texts = _as_text_list(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for indices, vectors in self._iter_batches(texts, progress, cancel, batch_size):
+            out[indices] = vectors
+        return out
+
+    def iter_encode(
+        self,
+        texts: Sequence[str],
+        *,
+        progress: Optional[ProgressCallback] = None,
+        cancel: Optional[CancelToken] = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[TextBatch]:
+        """One :class:`TextBatch` per finished batch (longest texts first), covering every text once.
+
+        A batch holds at most ``batch_size`` texts. As each batch finishes, ``progress`` gets a
+        report (stage "encode", unit "texts", ETA from tokens, ``extra["tokens"]``) on the
+        caller's thread. ``cancel`` is checked before each batch runs and before it is handed
+        over: paused blocks there, cancelled raises :class:`~embedengine.tasks.Cancelled`.
+        """
+        return self._iter_batches(_as_text_list(texts), progress, cancel, batch_size)
+
+    def _iter_batches(self, texts: list[str], progress: Optional[ProgressCallback],
+                      cancel: Optional[CancelToken], batch_size: int) -> Iterator[TextBatch]:
         if not texts:
-            return out
+            return
         ids = self.tokenize(texts)
         lengths = [len(i) for i in ids]
         meter = RateMeter(sum(lengths))  # ETA from tokens: batches run longest first
         done = tokens_done = 0
-        for batch in self._encode_batches(ids, plan_batches(lengths, batch_size, self.batch_tokens), out, cancel):
-            done += len(batch)
-            tokens_done += sum(lengths[i] for i in batch)
-            _report(progress, done, len(texts), meter, tokens_done)
-        return out
+        batches = plan_batches(lengths, max(1, int(batch_size)), self.batch_tokens)
+        for finished in self._run_batches(ids, batches, cancel):
+            done += len(finished.indices)
+            tokens_done += sum(lengths[i] for i in finished.indices)
+            emit(progress, Progress(stage="encode", done=done, total=len(texts), unit="texts",
+                                    rate=done / meter.elapsed(), eta_s=meter.eta(tokens_done),
+                                    extra={"tokens": tokens_done}))
+            yield finished
 
-    def _encode_batches(self, ids: list[list[int]], batches: list[np.ndarray], out: np.ndarray,
-                        cancel: Optional[CancelToken]):
-        """Encode each batch into ``out`` on the free lanes; yield each batch once it is done."""
+    def _run_batches(self, ids: list[list[int]], batches: list[np.ndarray],
+                     cancel: Optional[CancelToken]) -> Iterator[TextBatch]:
+        """Encode the batches on the free lanes; yield each one once it is done."""
 
-        def encode_one(batch: np.ndarray) -> np.ndarray:
+        def encode_one(batch: np.ndarray) -> TextBatch:
             checkpoint(cancel)
-            out[batch] = self._run([ids[i] for i in batch])
-            return batch
+            return TextBatch(batch, self._run([ids[i] for i in batch]))
 
-        if self._lane_count == 1 or len(batches) == 1:
-            yield from map(encode_one, batches)
+        if self.lanes == 1 or len(batches) == 1:
+            for batch in batches:
+                finished = encode_one(batch)
+                checkpoint(cancel)
+                yield finished
             return
-        with ThreadPoolExecutor(self._lane_count, thread_name_prefix="minilm-lane") as pool:
+        with ThreadPoolExecutor(self.lanes, thread_name_prefix="minilm-lane") as pool:
             pending = {pool.submit(encode_one, batch) for batch in batches}
             try:
                 while pending:
@@ -232,20 +285,23 @@ def pad_batch(batch_ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     return input_ids, mask
 
 
-def _report(progress: Optional[ProgressCallback], done: int, total: int, meter: RateMeter, tokens: int) -> None:
-    if progress is not None:
-        rate = done / meter.elapsed()
-        progress(Progress(stage="encode", done=done, total=total, unit="texts", rate=rate,
-                          eta_s=meter.eta(tokens), extra={"tokens": tokens}))
-
-
-_ENCODERS: dict[str, TextEncoder] = {}
+_ENCODERS: dict[tuple[str, str, int], TextEncoder] = {}
 _ENCODERS_LOCK = threading.Lock()
 
 
 def get_text_encoder(variant: str = "fp32") -> TextEncoder:
-    """The process-wide encoder for ``variant`` (created once, thread-safe)."""
+    """The process-wide encoder for ``variant`` and the current preferences (thread-safe).
+
+    Cached by (variant, provider preference, threads): when ``EMBEDSTUDIO_PROVIDER`` or
+    ``EMBEDSTUDIO_THREADS`` changed since the cached encoder was made, a new one is built with the
+    new settings and replaces it (whoever still holds the old one may finish with it).
+    """
+    key = (variant, provider_preference(), default_threads())
     with _ENCODERS_LOCK:
-        if variant not in _ENCODERS:
-            _ENCODERS[variant] = TextEncoder(variant)
-        return _ENCODERS[variant]
+        encoder = _ENCODERS.get(key)
+        if encoder is None:
+            encoder = TextEncoder(variant, providers=choose_providers(key[1]), threads=key[2])
+            for stale in [k for k in _ENCODERS if k[0] == variant]:
+                del _ENCODERS[stale]
+            _ENCODERS[key] = encoder
+        return encoder

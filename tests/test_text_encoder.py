@@ -89,7 +89,7 @@ def test_cpu_lanes_encode_batches_in_parallel_with_the_same_result(fp32, models_
     texts = [" ".join(["lanes of work"] * (i % 40 + 1)) for i in range(60)]
     single = TextEncoder("fp32", threads=1)
     expected = single.encode(texts, batch_size=4)
-    assert single._lane_count == 1 and fp32._lane_count == 2
+    assert single.lanes == 1 and fp32.lanes == 2
     reports = []
     got = fp32.encode(texts, batch_size=4, progress=lambda p: reports.append((p.done, threading.get_ident())))
     np.testing.assert_allclose(got, expected, atol=2e-6)

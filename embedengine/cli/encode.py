@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.linalg import cosine_matrix
 from embedengine.explore import BANK_SENTENCES
 
 from .common import TerminalProgress, add_command
@@ -62,13 +63,6 @@ def read_lines(path: Path) -> list[str]:
     return [line.strip() for line in content.splitlines() if line.strip()]
 
 
-def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
-    """Pairwise cosine similarities of rows (the encoders' vectors are already unit length)."""
-    norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    unit = vectors / norms
-    return np.clip(unit @ unit.T, -1.0, 1.0)
-
-
 def run_text(args: argparse.Namespace) -> dict:
     from embedengine.text import get_text_encoder
 
@@ -93,7 +87,7 @@ def run_text(args: argparse.Namespace) -> dict:
         items.append(item)
     return {"model": f"minilm-{encoder.variant}", "provider": encoder.provider_label, "dim": encoder.dim,
             "count": len(texts), "seconds": round(seconds, 4), "texts": items,
-            "similarity": rounded(cosine_matrix(vectors))}
+            "similarity": rounded(np.clip(cosine_matrix(vectors), -1.0, 1.0))}
 
 
 def rounded(values: np.ndarray, digits: int = 4) -> list:

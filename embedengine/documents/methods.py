@@ -20,11 +20,12 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from embedengine.errors import UserError
-from embedengine.store import top_k
-from embedengine.tasks import CancelToken, Progress, ProgressCallback, RateMeter, checkpoint
+from embedengine.linalg import normalise, top_k
+from embedengine.tasks import CancelToken, Progress, ProgressCallback, RateMeter, checkpoint, emit
 
 RRF_K = 60
 FUSION_DEPTH = 100
+ENCODE_BATCH = 256  # word-average texts between cancel checks and progress reports
 
 
 @dataclass(frozen=True)
@@ -206,11 +207,16 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) ->
 # -- dense encoders -----------------------------------------------------------------------------
 
 class DenseEncoder:
-    """Base of the dense methods: encodes passages (batched, with progress) and queries."""
+    """Base of the dense methods: encodes passages (batched, with progress) and queries.
+
+    ``encode`` has the engine's encoder shape (:mod:`embedengine.encoders`): unit float32 [N, dim]
+    in input order, progress reports as it goes, ``cancel`` checked between batches (paused blocks,
+    cancelled raises :class:`~embedengine.tasks.Cancelled`).
+    """
 
     key: str = ""
 
-    def encode(self, texts: Sequence[str], progress: Optional[ProgressCallback] = None,
+    def encode(self, texts: Sequence[str], *, progress: Optional[ProgressCallback] = None,
                cancel: Optional[CancelToken] = None) -> np.ndarray:
         raise NotImplementedError
 
@@ -223,12 +229,21 @@ class DenseEncoder:
 
 class MiniLMEncoder(DenseEncoder):
     def __init__(self, variant: str = "fp32") -> None:
+        from embedengine.text import MODEL_FILES
+
+        if variant not in MODEL_FILES:
+            raise ValueError(f"unknown MiniLM variant {variant!r}; use one of {sorted(MODEL_FILES)}")
+        self.key = "minilm" if variant == "fp32" else "minilm-int8"
+        self.variant = variant
+
+    @property
+    def encoder(self):
+        """The process-wide MiniLM encoder for the current preferences (threads, provider)."""
         from embedengine.text import get_text_encoder
 
-        self.key = "minilm" if variant == "fp32" else "minilm-int8"
-        self.encoder = get_text_encoder(variant)
+        return get_text_encoder(self.variant)
 
-    def encode(self, texts, progress=None, cancel=None) -> np.ndarray:
+    def encode(self, texts, *, progress=None, cancel=None) -> np.ndarray:
         return self.encoder.encode(list(texts), progress=progress, cancel=cancel)
 
     def settings(self) -> dict:
@@ -247,8 +262,7 @@ class WordAverageEncoder(DenseEncoder):
         self._tokenize = tokenize
         self._keep_digits = bool(getattr(vectors, "settings", {}).get("keep_digits", False))
         self._index = vectors.key_to_index
-        units = np.asarray(vectors.vectors, dtype=np.float32)
-        self._units = units / np.maximum(np.linalg.norm(units, axis=1, keepdims=True), 1e-12)
+        self._units = normalise(vectors.vectors)
         self._unseen_idf = max(idf.values(), default=1.0) if idf else 1.0  # words new since the IDF was taken
 
     def knows(self, word: str) -> bool:
@@ -264,27 +278,25 @@ class WordAverageEncoder(DenseEncoder):
                                for t, c in counts.items()), dtype=np.float32, count=len(counts))
         return ids, weights
 
-    def encode(self, texts, progress=None, cancel=None) -> np.ndarray:
+    def encode(self, texts, *, progress=None, cancel=None) -> np.ndarray:
         out = np.zeros((len(texts), self._units.shape[1]), dtype=np.float32)
         meter = RateMeter(len(texts))
         for row, text in enumerate(texts):
-            if row % 256 == 0:
+            if row % ENCODE_BATCH == 0:
                 checkpoint(cancel)
-                _report(progress, row, len(texts), meter)
+                emit(progress, _encode_progress(row, len(texts), meter))
             ids, weights = self._weights(self.tokens(text))
             if len(ids):
-                vector = weights @ self._units[ids]
-                out[row] = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        _report(progress, len(texts), len(texts), meter)
+                out[row] = normalise(weights @ self._units[ids])
+        emit(progress, _encode_progress(len(texts), len(texts), meter))
         return out
 
     def settings(self) -> dict:
         return {"word_model": self.model_name}
 
 
-def _report(progress: Optional[ProgressCallback], done: int, total: int, meter: RateMeter) -> None:
-    if progress is not None:
-        progress(Progress("encode", done, total, "texts", rate=meter.rate(done), eta_s=meter.eta(done)))
+def _encode_progress(done: int, total: int, meter: RateMeter) -> Progress:
+    return Progress("encode", done, total, "texts", rate=meter.rate(done), eta_s=meter.eta(done))
 
 
 def document_frequencies(texts: Iterable[str], tokenize: Callable[[str], list[str]]) -> tuple[int, Counter]:

@@ -17,7 +17,7 @@ from typing import BinaryIO, Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from embedengine.errors import UserError
-from embedengine.tasks import CancelToken, Progress, ProgressCallback, RateMeter, Throttle, checkpoint
+from embedengine.tasks import CancelToken, Progress, ProgressCallback, RateMeter, Throttle, checkpoint, emit
 
 SENTENCE_END = -1
 _LETTERS = r"[^\W\d_]+(?:'[^\W\d_]+)*"
@@ -168,9 +168,9 @@ def count_corpus(files: Sequence[Path], keep_digits: bool = False, ids_out: Opti
                     sentences += 1
             writer.flush()
             done = done_before + position
-            if progress is not None and throttle.ready():
-                progress(Progress("scan", done, total_bytes, "bytes", meter.rate(done), meter.eta(done),
-                                  message=f"reading {path.name}", extra={"tokens": counter.tokens}))
+            if throttle.ready():
+                emit(progress, Progress("scan", done, total_bytes, "bytes", meter.rate(done), meter.eta(done),
+                                        message=f"reading {path.name}", extra={"tokens": counter.tokens}))
         done_before += path.stat().st_size
     return CorpusCounts(list(counter.index), np.asarray(counter.counts, dtype=np.int64), counter.tokens,
                         sentences, replaced)

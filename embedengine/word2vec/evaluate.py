@@ -9,8 +9,9 @@ from typing import Optional
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.linalg import normalise
 
-from .vectors import WordVectors, unit_rows
+from .vectors import WordVectors
 
 _QUERY_BLOCK = 1024
 
@@ -86,7 +87,7 @@ def _answer(normed: np.ndarray, rows: np.ndarray, method: str) -> np.ndarray:
         shift = lambda q: (1.0 + q @ normed.T) / 2.0  # noqa: E731
         scores = shift(b) * shift(c) / (shift(a) + 1e-6)
     elif method == "add":
-        scores = unit_rows(b - a + c) @ normed.T
+        scores = normalise(b - a + c) @ normed.T
     else:
         raise UserError(f"Unknown analogy method {method!r}.", hint="Use 'add' (3CosAdd) or 'mul' (3CosMul).")
     np.put_along_axis(scores, rows, -np.inf, axis=1)

@@ -20,7 +20,7 @@ import numpy as np
 
 from embedengine.errors import UserError
 from embedengine.runtime import cache_dir
-from embedengine.tasks import CancelToken, Cancelled, Progress, ProgressCallback, RateMeter, Throttle
+from embedengine.tasks import CancelToken, Cancelled, Progress, ProgressCallback, RateMeter, Throttle, emit
 
 from .corpus import count_corpus, find_corpus_files, remap_ids
 from .formats import atomic_write
@@ -290,11 +290,9 @@ class Trainer:
         done = self.state.words_done - self.start_words
         if self.loss_ema is not None:
             self.state.loss_history.append((int(self.state.words_done), round(self.loss_ema, 5)))
-        if self.progress is None:
-            return
         epoch = min(self.config.epochs, int(self.state.words_done // max(1, self.corpus.words)) + 1)
         effective_rate = (self.state.effective_words - self.start_effective) / self.meter.elapsed()
-        self.progress(Progress(
+        emit(self.progress, Progress(
             "train", self.state.words_done, self.total_words, "words", self.meter.rate(done), self.meter.eta(done),
             message=f"epoch {epoch}/{self.config.epochs}",
             extra={"epoch": epoch, "epochs": self.config.epochs, "loss": float(self.loss_ema or 0.0),

@@ -14,6 +14,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.linalg import normalise, top_k
 
 
 class UnknownWordError(UserError):
@@ -32,12 +33,6 @@ class UnknownWordError(UserError):
 
 def _as_words(words: str | Iterable[str]) -> list[str]:
     return [words] if isinstance(words, str) else list(words)
-
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    return (matrix / np.where(norms > 0, norms, 1)).astype(np.float32, copy=False)
 
 
 class WordVectors:
@@ -82,7 +77,7 @@ class WordVectors:
         if self._normed is None:
             with self._lock:
                 if self._normed is None:
-                    self._normed = unit_rows(self.vectors)
+                    self._normed = normalise(self.vectors)
         return self._normed
 
     # ---- lookup -------------------------------------------------------------------------
@@ -116,11 +111,7 @@ class WordVectors:
         excluded = list(exclude)
         scores[excluded] = -np.inf
         topn = max(0, min(topn, len(scores) - len(set(excluded))))
-        if topn == 0:
-            return []
-        best = np.argpartition(-scores, topn - 1)[:topn]
-        best = best[np.argsort(-scores[best], kind="stable")]
-        return [(self.words[i], float(scores[i])) for i in best]
+        return [(self.words[i], float(scores[i])) for i in top_k(scores, topn)]
 
     def most_similar(self, positive: str | Sequence[str] = (), negative: str | Sequence[str] = (),
                      topn: int = 10, method: str = "add") -> list[tuple[str, float]]:
@@ -134,7 +125,7 @@ class WordVectors:
             raise UserError("Give at least one word.")
         rows = [self.index_of(w) for w in positive + negative]
         signs = np.array([1.0] * len(positive) + [-1.0] * len(negative), dtype=np.float32)
-        query = unit_rows(signs @ self.normed[rows])
+        query = normalise(signs @ self.normed[rows])
         return self._top(self.normed @ query, topn, rows)
 
     def most_similar_cosmul(self, positive: str | Sequence[str] = (), negative: str | Sequence[str] = (),
@@ -156,7 +147,7 @@ class WordVectors:
             raise UserError("Give at least two words to compare.")
         rows = [self.index_of(w) for w in words]
         vectors = self.normed[rows]
-        scores = vectors @ unit_rows(vectors.mean(axis=0))
+        scores = vectors @ normalise(vectors.mean(axis=0))
         order = np.argsort(scores, kind="stable")
         return [(words[i], float(scores[i])) for i in order]
 
@@ -171,7 +162,7 @@ class WordVectors:
         if vector.shape[0] != self.dim:
             raise UserError(f"Vector has {vector.shape[0]} dimensions; this model has {self.dim}.")
         rows = [i for i in (self._find(w) for w in exclude) if i is not None]
-        return self._top(self.normed @ unit_rows(vector), topn, rows)
+        return self._top(self.normed @ normalise(vector), topn, rows)
 
     # ---- evaluation -----------------------------------------------------------------------
     def evaluate_analogies(self, path: str | Path, restrict_vocab: int = 30000, method: str = "add"):

@@ -1,0 +1,55 @@
+"""The one shape every model encoder has (MiniLM text, ResNet50 images).
+
+An encoder turns a sequence of items into vectors::
+
+    vectors = encoder.encode(items, progress=callback, cancel=token)   # float32 [len(items), encoder.dim]
+    for result in encoder.iter_encode(items, progress=callback, cancel=token):
+        ...                                                            # results as batches finish
+
+* ``dim`` — the length of one vector.
+* ``encode(items, *, progress=None, cancel=None, batch_size=...)`` — all vectors at once, float32
+  ``[n, dim]`` in input order (``[0, dim]`` for no items).
+* ``iter_encode(items, *, progress=None, cancel=None, batch_size=...)`` — the same work as an iterator,
+  for callers that store or show results as they come. What it yields is the encoder's natural unit:
+  :class:`embedengine.text.TextBatch` (input positions and their vectors, one per batch) for text,
+  :class:`embedengine.image.ImageOutcome` (one per image, in input order, with its error if the file
+  could not be used) for images. ``encode`` is ``iter_encode`` gathered into one array.
+
+Progress: after each batch is handed over, one :class:`~embedengine.tasks.Progress` (``done`` items of
+``total``, with rate and ETA) goes to ``progress`` through :func:`embedengine.tasks.emit`.
+
+Cancel and pause: ``cancel`` is a :class:`~embedengine.tasks.CancelToken` checked at every batch
+boundary (before a batch runs and before its results are handed over). A paused token blocks there
+until resumed; a cancelled one makes the call raise :class:`~embedengine.tasks.Cancelled` (results
+already handed over by ``iter_encode`` stay valid). The image encoder also stops a running batch
+within ~0.1 s of a cancel. A token cancelled after the last batch was handed over changes nothing.
+
+Settings: encoders read the provider preference and thread count when they are built; the
+process-wide getters (``get_text_encoder``, ``get_image_encoder``) build a new encoder when
+``EMBEDSTUDIO_PROVIDER`` / ``EMBEDSTUDIO_THREADS`` changed since the cached one was made.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .tasks import CancelToken, ProgressCallback
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Items in, float32 vectors out; see the module docstring for progress, cancel and pause."""
+
+    dim: int
+
+    def encode(self, items: Sequence[Any], *, progress: Optional[ProgressCallback] = None,
+               cancel: Optional[CancelToken] = None, batch_size: int = ...) -> np.ndarray:
+        """float32 ``[len(items), dim]`` in input order; raises ``Cancelled`` when cancelled."""
+        ...
+
+    def iter_encode(self, items: Sequence[Any], *, progress: Optional[ProgressCallback] = None,
+                    cancel: Optional[CancelToken] = None, batch_size: int = ...) -> Iterator[Any]:
+        """Results as batches finish (the encoder's unit); raises ``Cancelled`` when cancelled."""
+        ...
