@@ -15,8 +15,9 @@ An encoder turns a sequence of items into vectors::
   :class:`embedengine.image.ImageOutcome` (one per image, in input order, with its error if the file
   could not be used) for images. ``encode`` is ``iter_encode`` gathered into one array.
 
-Progress: after each batch is handed over, one :class:`~embedengine.tasks.Progress` (``done`` items of
-``total``, with rate and ETA) goes to ``progress`` through :func:`embedengine.tasks.emit`.
+Progress: as each batch finishes, just before its results are handed over, one
+:class:`~embedengine.tasks.Progress` (``done`` items of ``total``, with rate and ETA) goes to
+``progress`` on the caller's thread, through :func:`embedengine.tasks.emit`.
 
 Cancel and pause: ``cancel`` is a :class:`~embedengine.tasks.CancelToken` checked at every batch
 boundary (before a batch runs and before its results are handed over). A paused token blocks there
