@@ -40,7 +40,8 @@ os.environ["EMBEDSTUDIO_HOME"] = tempfile.mkdtemp(prefix="embedstudio-bench-")
 from benchmarks._results import markdown_table, write_section  # noqa: E402
 from embedengine.documents import DocumentCollection  # noqa: E402
 from embedengine.documents.methods import FUSION_DEPTH, reciprocal_rank_fusion  # noqa: E402
-from embedengine.store import FileEntry, top_k  # noqa: E402
+from embedengine.linalg import top_k  # noqa: E402
+from embedengine.store import FileEntry  # noqa: E402
 from embedengine.text import TextEncoder  # noqa: E402
 
 SOURCE_NAME = "gensim 4.x test data `mini_newsgroup` (200 posts of 20 Newsgroups: alt.atheism, sci.space)"

@@ -36,7 +36,8 @@ os.environ["EMBEDSTUDIO_HOME"] = tempfile.mkdtemp(prefix="embedstudio-images-ben
 
 from benchmarks._results import markdown_table, write_section  # noqa: E402
 from embedengine.image import get_image_encoder, load_image, preprocess  # noqa: E402
-from embedengine.images_index import METHOD, ImageCollection, demo_folder, normalise  # noqa: E402
+from embedengine.images_index import METHOD, ImageCollection, demo_folder  # noqa: E402
+from embedengine.linalg import normalise  # noqa: E402
 from embedengine.store import FileEntry  # noqa: E402
 
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "resnet50_tfjs_reference.npz"
@@ -73,7 +74,7 @@ def end_to_end_rate(folder: Path, name: str) -> tuple[float, int]:
     started = time.perf_counter()
     with ImageCollection(name, create=True) as collection:
         report = collection.index([folder], batch_size=BATCH)
-    return report.indexed / (time.perf_counter() - started), report.indexed
+    return report.items_added / (time.perf_counter() - started), report.items_added
 
 
 def indexing_rows(rounds: int) -> tuple[list[list], float]:
@@ -126,7 +127,7 @@ def latency_rows(n: int, queries: int = 50) -> tuple[list[list], float]:
     probes = normalise(np.abs(rng.standard_normal((queries, 2048), dtype=np.float32)))
     near = built.store.matrix(METHOD).rows_as_float32(rng.integers(0, n, queries))
     probes = normalise(probes + near)  # near some images
-    prepare_ms = timed_ms(built._prepare_fast_search, None)  # what the end of an index run does
+    prepare_ms = timed_ms(built.searcher.prepare, METHOD)  # what the end of an index run does
     built.close()
     collection = ImageCollection("latency")  # as after a restart
     first_ms = timed_ms(collection.search_vector, probes[0], k=10)
@@ -134,7 +135,7 @@ def latency_rows(n: int, queries: int = 50) -> tuple[list[list], float]:
     for probe in probes:  # interleaved with the exact float32 search, so both see the same machine load
         timings.append(timed_ms(collection.search_vector, probe, k=10))
         exact_timings.append(timed_ms(collection.store.search, METHOD, probe, 10))
-        fast = {i for i, _ in collection.nearest(probe, 10)}
+        fast = {i for i, _ in collection.nearest(METHOD, probe, 10)}
         agree += len(fast & {i for i, _ in collection.store.search(METHOD, probe, 10)})
     first_label_ms = timed_ms(collection.search_vector, probes[0], k=10, label_filter="cat")
     label_timings = [timed_ms(collection.search_vector, probe, k=10, label_filter="cat") for probe in probes]

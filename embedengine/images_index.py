@@ -186,12 +186,13 @@ class ImageCollection(Collection):
 
     @property
     def encoder(self):
-        """The ResNet50 encoder (the process-wide one unless one was given)."""
-        if self._encoder is None:
-            from embedengine.image import get_image_encoder
+        """The ResNet50 encoder: the one given, else the process-wide one for the current threads and
+        provider (looked up at each use, so changed preferences apply to open collections too)."""
+        if self._encoder is not None:
+            return self._encoder
+        from embedengine.image import get_image_encoder
 
-            self._encoder = get_image_encoder()
-        return self._encoder
+        return get_image_encoder()
 
     # -- what the index run needs of this kind --------------------------------------------------
 

@@ -82,10 +82,17 @@ CREATE TABLE IF NOT EXISTS vector_rows (
     item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE, PRIMARY KEY (method, row));
 CREATE INDEX IF NOT EXISTS vector_rows_item ON vector_rows(item_id);
 """
-SCHEMA_VERSION = 1  # PRAGMA user_version of index.sqlite (embedengine/schema.py); 0 = before versions
+# Version 2: one vector per item and method. Two index runs at once (before the collection lock) could
+# give an item two rows: the earliest is kept, the others become tombstones.
+ONE_VECTOR_PER_ITEM = """
+DELETE FROM vector_rows WHERE rowid NOT IN (SELECT MIN(rowid) FROM vector_rows GROUP BY method, item_id);
+CREATE UNIQUE INDEX IF NOT EXISTS vector_rows_method_item ON vector_rows(method, item_id);
+"""
+SCHEMA_VERSION = 2  # PRAGMA user_version of index.sqlite (embedengine/schema.py); 0 = before versions
 # Step n takes a file from version n-1 to n. Step 1: version 0 files hold these tables already (the script
-# is idempotent). Once SCHEMA changes, step 1 must keep its own copy of today's text; add step 2.
-MIGRATIONS = {1: SCHEMA}
+# is idempotent). Never edit a released step: add one (and extend CREATE).
+MIGRATIONS = {1: SCHEMA, 2: ONE_VECTOR_PER_ITEM}
+CREATE = SCHEMA + ONE_VECTOR_PER_ITEM
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,7 +253,7 @@ class CollectionStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        open_schema(self._db, name="collection index", version=SCHEMA_VERSION, create=SCHEMA,
+        open_schema(self._db, name="collection index", version=SCHEMA_VERSION, create=CREATE,
                     migrations=MIGRATIONS)
         self._matrices: dict[str, VectorMatrix] = {}
         self._version = 0

@@ -45,6 +45,11 @@ def emit(progress: Optional[ProgressCallback], report: Progress) -> None:
         progress(report)
 
 
+def say(progress: Optional[ProgressCallback], stage: str, message: str) -> None:
+    """A message-only progress report (no counts): ``say(progress, "models", "building minilm")``."""
+    emit(progress, Progress(stage=stage, message=message))
+
+
 class CancelToken:
     """Thread-safe cancel and pause flags, polled by the worker at checkpoints."""
 

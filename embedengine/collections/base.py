@@ -18,7 +18,6 @@ The index run is one sequence for every kind:
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import ClassVar, Iterable, Iterator, Optional, Sequence
@@ -30,6 +29,7 @@ from embedengine.store import CollectionStore, FileEntry, Item, Plan, list_colle
 from embedengine.tasks import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, checkpoint, emit
 
 from .files import FileStat, is_within, resolved, walk_files
+from .lock import CollectionLock
 from .report import CollectionStatus, FolderRemoved, IndexReport, SkippedFile
 from .search import Ranked, VectorSearcher
 
@@ -52,7 +52,6 @@ class Collection:
         self.name = self.store.folder.name
         self.folder = self.store.folder
         self.searcher = VectorSearcher(self.store)
-        self._index_lock = threading.Lock()  # one index run at a time in this process
         for legacy in self.folder.glob("search-int8.*.onnx"):  # int8 copies of version 0.1 (derived files)
             legacy.unlink(missing_ok=True)
 
@@ -106,16 +105,21 @@ class Collection:
         """
         target = resolved(folder)
         roots = self.roots()
-        if target in roots:
-            removed = self.store.forget_root(target)
-        elif any(is_within(target, root) for root in roots):
-            self.store.set_excludes(self.excludes() + [target])
-            removed = self.store.remove_files(p for p in self.store.file_paths() if is_within(p, target))
-        else:
+        if target not in roots and not any(is_within(target, root) for root in roots):
             raise UserError(f"{target} is not a folder of this collection",
                             hint="status lists the collection's folders")
-        self.after_removal()
+        with self.writer():
+            if target in roots:
+                removed = self.store.forget_root(target)
+            else:
+                self.store.set_excludes(self.excludes() + [target])
+                removed = self.store.remove_files(p for p in self.store.file_paths() if is_within(p, target))
+            self.after_removal()
         return FolderRemoved(self.name, target, removed, self.store.count_files(), self.roots())
+
+    def writer(self) -> CollectionLock:
+        """The collection's one-writer lock (index runs and removals; searches need none)."""
+        return CollectionLock(self.folder, self.name)
 
     def after_removal(self) -> None:
         """Hook: tidy derived files after files left the collection (images prune thumbnails)."""
@@ -141,7 +145,7 @@ class Collection:
         report = IndexReport(self.name, self.kind, self.item_noun, self.roots())
         started = time.perf_counter()
         try:
-            with self._index_lock:
+            with self.writer():
                 plan = self._plan(report, progress, cancel)
                 self._read(self._files_to_read(plan), plan.hashes, report, progress, cancel)
                 self._embed_missing(report, progress, cancel)
