@@ -32,25 +32,44 @@ process-wide getters (``get_text_encoder``, ``get_image_encoder``) build a new e
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Protocol, Sequence, runtime_checkable
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Iterator, Optional, Sequence
 
 import numpy as np
 
 from .tasks import CancelToken, ProgressCallback
 
 
-@runtime_checkable
-class Encoder(Protocol):
-    """Items in, float32 vectors out; see the module docstring for progress, cancel and pause."""
+class Encoder(ABC):
+    """Items in, float32 vectors out; see the module docstring for progress, cancel and pause.
+
+    A model encoder implements :meth:`iter_encode`, :meth:`as_items` and :meth:`placed`; :meth:`encode`
+    is written once, here."""
 
     dim: int
+    default_batch_size: ClassVar[int]
 
     def encode(self, items: Sequence[Any], *, progress: Optional[ProgressCallback] = None,
-               cancel: Optional[CancelToken] = None, batch_size: int = ...) -> np.ndarray:
-        """float32 ``[len(items), dim]`` in input order; raises ``Cancelled`` when cancelled."""
-        ...
+               cancel: Optional[CancelToken] = None, batch_size: Optional[int] = None) -> np.ndarray:
+        """float32 ``[len(items), dim]`` in input order; raises ``Cancelled`` when cancelled (and what
+        :meth:`placed` raises for an item that cannot be encoded)."""
+        items = self.as_items(items)
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        for result in self.iter_encode(items, progress=progress, cancel=cancel,
+                                       batch_size=batch_size or self.default_batch_size):
+            rows, vectors = self.placed(result)
+            out[rows] = vectors
+        return out
 
+    @abstractmethod
     def iter_encode(self, items: Sequence[Any], *, progress: Optional[ProgressCallback] = None,
-                    cancel: Optional[CancelToken] = None, batch_size: int = ...) -> Iterator[Any]:
+                    cancel: Optional[CancelToken] = None, batch_size: Optional[int] = None) -> Iterator[Any]:
         """Results as batches finish (the encoder's unit); raises ``Cancelled`` when cancelled."""
-        ...
+
+    @abstractmethod
+    def as_items(self, items: Any) -> list:
+        """The input as a list of items (a single item where the encoder allows it; a clear error otherwise)."""
+
+    @abstractmethod
+    def placed(self, result: Any) -> tuple[Any, np.ndarray]:
+        """Where one result of :meth:`iter_encode` goes in :meth:`encode`'s output: (rows, vectors)."""

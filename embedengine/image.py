@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .encoders import Encoder
 from .errors import UserError
 from .linalg import top_k
 from .runtime import (
@@ -333,7 +334,7 @@ def _as_list(sources: Any) -> list:
     return list(sources)
 
 
-class ImageEncoder:
+class ImageEncoder(Encoder):
     """ResNet50 image embeddings (2048-d ``avg_pool``) and ImageNet class probabilities.
 
     ``providers`` and ``threads`` (ONNX Runtime intra-op threads) default to the preferences at
@@ -341,6 +342,7 @@ class ImageEncoder:
     """
 
     dim: int = 2048
+    default_batch_size = DEFAULT_BATCH_SIZE
 
     def __init__(self, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None) -> None:
         self.providers = list(providers) if providers else choose_providers(provider_preference())
@@ -380,7 +382,7 @@ class ImageEncoder:
         *,
         progress: Optional[ProgressCallback] = None,
         cancel: Optional[CancelToken] = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: Optional[int] = None,
         thumbnail_size: Optional[int] = None,
     ) -> Iterator[ImageOutcome]:
         """One :class:`ImageOutcome` per source, in input order; bad files get ``outcome.error``.
@@ -392,7 +394,7 @@ class ImageEncoder:
         running batch within ~0.1 s.
         """
         items = _as_list(sources)
-        batch_size = max(1, int(batch_size))
+        batch_size = max(1, int(batch_size or DEFAULT_BATCH_SIZE))
         meter = RateMeter(len(items))
         starts = deque(range(0, len(items), batch_size))
         pool = ThreadPoolExecutor(self.decode_workers, "image-decode", initializer=_lower_thread_priority)
@@ -426,31 +428,14 @@ class ImageEncoder:
                                          item.error, item.size[0], item.size[1], item.thumbnail))
         return outcomes
 
-    def _outcomes_or_raise(self, images: Iterable[Any], batch_size: int, progress: Optional[ProgressCallback] = None,
-                           cancel: Optional[CancelToken] = None) -> list[ImageOutcome]:
-        outcomes = []
-        for outcome in self.iter_encode(images, progress=progress, cancel=cancel, batch_size=batch_size):
-            if outcome.error is not None:
-                raise outcome.error
-            outcomes.append(outcome)
-        return outcomes
+    def as_items(self, sources: Any) -> list:
+        return _as_list(sources)
 
-    def encode(
-        self,
-        images: Iterable[Any],
-        *,
-        progress: Optional[ProgressCallback] = None,
-        cancel: Optional[CancelToken] = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-    ) -> np.ndarray:
-        """float32 [N, 2048] in input order; raises :class:`ImageLoadError` for the first image that cannot be used.
-
-        Progress and cancel as :meth:`iter_encode` (a cancelled call raises ``Cancelled``).
-        """
-        outcomes = self._outcomes_or_raise(images, batch_size, progress, cancel)
-        if not outcomes:
-            return np.zeros((0, self.dim), np.float32)
-        return np.stack([o.embedding for o in outcomes]).astype(np.float32, copy=False)
+    def placed(self, outcome: ImageOutcome) -> tuple[int, np.ndarray]:
+        """Raises :class:`ImageLoadError` for an image that cannot be used (``encode`` stops there)."""
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.index, outcome.embedding
 
     def top_labels(self, probs: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` most probable ImageNet classes of one probability vector."""
@@ -460,7 +445,11 @@ class ImageEncoder:
     def labels_for(self, images: Iterable[Any], k: int = 5,
                    batch_size: int = DEFAULT_BATCH_SIZE) -> list[list[tuple[str, float]]]:
         """Top-``k`` ImageNet classes for each image; raises :class:`ImageLoadError` like :meth:`encode`."""
-        return [self.top_labels(o.probs, k) for o in self._outcomes_or_raise(images, batch_size)]
+        labels = []
+        for outcome in self.iter_encode(images, batch_size=batch_size):
+            self.placed(outcome)  # raises for an image that cannot be used, as encode does
+            labels.append(self.top_labels(outcome.probs, k))
+        return labels
 
 
 _ENCODER: Optional[tuple[tuple[str, int], ImageEncoder]] = None  # (provider preference, threads), encoder

@@ -49,13 +49,9 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
-try:
-    import fcntl
-except ImportError:  # Windows: a single writer per collection is the caller's job
-    fcntl = None
-
 from embedengine.errors import UserError
 from embedengine.collections.files import FileStat, file_sha256, is_within, stat_file
+from embedengine.collections.lock import FileLock
 from embedengine.linalg import top_k
 from embedengine.results import Result
 from embedengine.runtime import data_home
@@ -287,9 +283,9 @@ class CollectionStore:
     def _transaction(self):
         return _Transaction(self)
 
-    def _writer(self) -> "_WriterLock":
+    def _writer(self) -> FileLock:
         """Serialises vector-file writers across processes (a CLI run beside the desktop app)."""
-        return _WriterLock(self.folder / "write.lock")
+        return FileLock(self.folder / "write.lock")
 
     # -- meta, roots, excludes -----------------------------------------------------------------
 
@@ -683,26 +679,6 @@ class CollectionStore:
             self._repair_vector_files()
             self._bump()
         return True
-
-
-class _WriterLock:
-    """Exclusive lock file held while a process appends vectors (POSIX ``flock``; no-op elsewhere)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handle = None
-
-    def __enter__(self) -> "_WriterLock":
-        if fcntl is not None:
-            self.handle = open(self.path, "a+b")
-            fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.handle is not None:
-            fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
-            self.handle.close()
-            self.handle = None
 
 
 class _Transaction:

@@ -29,6 +29,7 @@ from typing import Iterator, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from .encoders import Encoder
 from .runtime import (
     choose_providers,
     default_threads,
@@ -57,7 +58,7 @@ class TextBatch(NamedTuple):
     vectors: np.ndarray
 
 
-class TextEncoder:
+class TextEncoder(Encoder):
     """MiniLM sentence encoder (fp32 or int8) over an ONNX Runtime session created on first use.
 
     ``providers`` and ``threads`` default to the preferences at construction
@@ -65,6 +66,7 @@ class TextEncoder:
     """
 
     dim: int = 384
+    default_batch_size = DEFAULT_BATCH_SIZE
 
     def __init__(
         self,
@@ -157,31 +159,13 @@ class TextEncoder:
         self._load()
         return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
 
-    def encode(
-        self,
-        texts: Sequence[str],
-        *,
-        progress: Optional[ProgressCallback] = None,
-        cancel: Optional[CancelToken] = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-    ) -> np.ndarray:
-        """L2-normalised float32 [N, 384] embeddings of ``texts``, in input order.
-
-        Progress and cancel as :meth:`iter_encode` (a cancelled call raises ``Cancelled``).
-        """
-        texts = _as_text_list(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for indices, vectors in self._iter_batches(texts, progress, cancel, batch_size):
-            out[indices] = vectors
-        return out
-
     def iter_encode(
         self,
         texts: Sequence[str],
         *,
         progress: Optional[ProgressCallback] = None,
         cancel: Optional[CancelToken] = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: Optional[int] = None,
     ) -> Iterator[TextBatch]:
         """One :class:`TextBatch` per finished batch (longest texts first), covering every text once.
 
@@ -190,7 +174,13 @@ class TextEncoder:
         caller's thread. ``cancel`` is checked before each batch runs and before it is handed
         over: paused blocks there, cancelled raises :class:`~embedengine.tasks.Cancelled`.
         """
-        return self._iter_batches(_as_text_list(texts), progress, cancel, batch_size)
+        return self._iter_batches(_as_text_list(texts), progress, cancel, batch_size or DEFAULT_BATCH_SIZE)
+
+    def as_items(self, texts: Sequence[str]) -> list[str]:
+        return _as_text_list(texts)
+
+    def placed(self, batch: TextBatch) -> tuple[np.ndarray, np.ndarray]:
+        return batch.indices, batch.vectors
 
     def _iter_batches(self, texts: list[str], progress: Optional[ProgressCallback],
                       cancel: Optional[CancelToken], batch_size: int) -> Iterator[TextBatch]:
