@@ -1,0 +1,183 @@
+"""The tabs' controllers without Qt: the command grammar, the selection, closing on switch, where folders go."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from desktop.controllers import Command
+from desktop.controllers.documents import DEMO_COLLECTION as DOCS_DEMO, DocumentsController, demo_corpus
+from desktop.controllers.images import ImagesController
+from embedengine.documents import DocumentCollection
+from embedengine.errors import UserError
+from embedengine.images_index import DEFAULT_DUPLICATE_THRESHOLD, DEMO_COLLECTION, ImageCollection, demo_folder
+
+
+class FakeSettings:
+    """QSettings' two methods over a dict."""
+
+    def __init__(self, values: dict | None = None) -> None:
+        self.values = dict(values or {})
+
+    def value(self, key, default=None):
+        return self.values.get(key, default)
+
+    def setValue(self, key, value):  # noqa: N802 (QSettings naming)
+        self.values[key] = value
+
+
+def open_index_handles() -> Counter:
+    """index.sqlite files this process holds open, with how many descriptors each."""
+    handles = Counter()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.endswith("/index.sqlite"):
+            handles[target] += 1
+    return handles
+
+
+def make(kind, *names: str) -> None:
+    for name in names:
+        kind(name, create=True).close()
+
+
+# -- grammar -----------------------------------------------------------------------------------
+
+def test_documents_commands():
+    controller = DocumentsController(FakeSettings())
+    assert controller.parse("  Demo ") == Command("index", {"folders": [demo_corpus()], "collection": DOCS_DEMO})
+    assert controller.parse("status") == Command("status", {"collection": None})
+    assert controller.parse("Remove /a from 'x'", {"remove": "/a", "collection": "x"}) == Command(
+        "remove", {"folder": "/a", "collection": "x"})
+    assert controller.parse("Index a", {"index": ["/a"], "collection": "x"}) == Command(
+        "index", {"folders": ["/a"], "collection": "x"})
+    assert controller.parse("Re-index", {"index": []}) == Command("index", {"folders": [], "collection": "default"})
+    assert controller.parse("More like a.txt #1", {"more_like": 7, "collection": "x"}) == Command(
+        "more_like", {"item_id": 7, "collection": "x"})
+    assert controller.parse("ocean tides ") == Command("search", {"query": "ocean tides"})
+    controller.compare = True
+    assert controller.parse("ocean tides") == Command("compare", {"query": "ocean tides"})
+    assert controller.parse("status").action == "status"  # commands win over compare mode
+
+
+def test_images_commands(tmp_path):
+    controller = ImagesController(FakeSettings())
+    for text in ("help", "?", "", "  HELP "):
+        assert controller.parse(text) == Command("help")
+    assert controller.parse("dupes") == Command("duplicates", {"threshold": DEFAULT_DUPLICATE_THRESHOLD,
+                                                               "collection": None})
+    assert controller.parse("duplicates 0.9").args["threshold"] == 0.9
+    bad = controller.parse("dupes lots")
+    assert bad.action == "error" and "'lots' is not a threshold" in bad.args["message"] and bad.args["hint"]
+    assert controller.parse("index ~/Pictures") == Command(
+        "index", {"folders": [str(Path.home() / "Pictures")], "collection": "photos"})  # not into the demo
+    assert controller.parse(f"remove {tmp_path}") == Command("remove", {"folder": str(tmp_path), "collection": None})
+    assert controller.parse("status") == Command("status", {"collection": None})
+    assert controller.parse("exclude *.gif raw") == Command("exclude", {"patterns": ["*.gif", "raw"],
+                                                                        "collection": None})
+    assert controller.parse("exclude none").args["patterns"] == []
+    assert controller.parse("exclude").action == "error"
+    assert controller.parse("sports car") == Command("label_search", {"text": "sports car", "collection": None})
+    assert controller.parse("cat.jpg", {"image": "/p/cat.jpg", "label": "", "collection": "trips"}) == Command(
+        "image_search", {"image": "/p/cat.jpg", "label": None, "collection": "trips"})
+    assert controller.parse("x", {"image": "/p/x.png", "label": "cat"}).args["label"] == "cat"
+    assert controller.parse("index a", {"index": ["/a"], "collection": DEMO_COLLECTION}).args["collection"] == "photos"
+    assert controller.parse("remove", {"remove": "/a", "collection": "trips"}) == Command(
+        "remove", {"folder": "/a", "collection": "trips"})
+
+
+# -- selection ---------------------------------------------------------------------------------
+
+def test_selection_is_persisted_and_names_include_it():
+    settings = FakeSettings()
+    assert DocumentsController(settings).selected == "default"  # nothing on disk yet
+    assert ImagesController(settings).selected == DEMO_COLLECTION
+    make(DocumentCollection, "b", "a")
+    controller = DocumentsController(settings)
+    assert controller.selected == "a" and controller.names() == ["a", "b"]
+    assert controller.select("new one") and not controller.select("new one")
+    assert settings.values["documents/collection"] == "new one"
+    assert controller.names() == ["a", "b", "new one"]  # selected but not created yet
+    assert DocumentsController(settings).selected == "a"  # a saved name that does not exist is not kept
+    controller.select("b")
+    assert DocumentsController(settings).selected == "b"
+    with pytest.raises(UserError):
+        controller.select("../escape")
+    assert controller.selected == "b"
+
+
+def test_switching_closes_the_previous_collection():
+    make(DocumentCollection, "a", "b", "c")
+    controller = DocumentsController(FakeSettings())
+    opened = []
+    for name in ["b", "c", "a", "b", "c"]:
+        controller.select(name)
+        opened.append(controller.current())
+        assert controller.current() is opened[-1]  # kept open while selected
+    handles = open_index_handles()
+    assert sum(handles.values()) == 1 and all(n == 1 for n in handles.values()), handles
+    for collection in opened[:-1]:
+        with pytest.raises(sqlite3.ProgrammingError):
+            collection.count()
+    controller.close()
+    assert not open_index_handles()
+
+
+def test_a_switch_during_an_engine_call_closes_the_collection_after_the_call():
+    make(DocumentCollection, "a", "b")
+    controller = DocumentsController(FakeSettings({"documents/collection": "a"}))
+    with controller.using() as collection:
+        controller.select("b")
+        assert collection.name == "a" and collection.count() == 0  # still usable by the running call
+        with controller.using("a") as other:  # another collection: its own connection, closed after
+            assert other is not collection and other.count() == 0
+    with pytest.raises(sqlite3.ProgrammingError):
+        collection.count()
+    assert controller.status().name == "b"
+    assert sum(open_index_handles().values()) == 1
+
+
+def test_user_folders_never_go_into_the_image_demo():
+    images = ImagesController(FakeSettings())
+    assert images.selected == DEMO_COLLECTION and images.folder_target() == "photos"
+    assert images.folder_target("trips") == "trips"
+    images.select("trips")
+    assert images.folder_target() == "trips"
+    make(DocumentCollection, "notes")
+    documents = DocumentsController(FakeSettings({"documents/collection": "notes"}))
+    assert documents.folder_target() == "notes"
+    assert documents.folder_target("demo") == "demo"  # documents protect no collection
+
+
+def test_opening_creates_documents_but_not_images_and_searches_need_folders():
+    images = ImagesController(FakeSettings())
+    with pytest.raises(UserError, match="no images collection named 'demo'"):
+        images.current()
+    assert ImageCollection.names() == []
+    status = images.set_excludes(["*.gif", " "])  # a setting of the collection creates it
+    assert status.excludes == ["*.gif"] and ImageCollection.names() == [DEMO_COLLECTION]
+    with pytest.raises(UserError, match="has no folders yet") as caught:
+        images.call("search_by_label", "cat")
+    assert "Add folder" in caught.value.hint
+
+    documents = DocumentsController(FakeSettings())
+    assert documents.status().name == "default" and DocumentCollection.names() == ["default"]
+    with pytest.raises(UserError, match="'default' has no folders yet"):
+        documents.call("search", "anything")
+
+
+def test_the_demo_is_indexed_until_its_folder_is_removed():
+    controller = ImagesController(FakeSettings())
+    assert controller.demo_to_index() == "new"
+    with ImageCollection(DEMO_COLLECTION, create=True) as demo:
+        demo.add_folders([demo_folder()])
+    assert controller.demo_to_index() == "resume"
+    removed = controller.remove_folder(str(demo_folder()))
+    assert removed.roots_left == [] and controller.demo_to_index() is None
