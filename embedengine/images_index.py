@@ -175,10 +175,14 @@ class ImageCollection(Collection):
 
     def __init__(self, name: str = DEFAULT_COLLECTION, create: bool = True, encoder: Any = None) -> None:
         super().__init__(name, create=create)
-        self.thumbs_dir = self.folder / "thumbs"
         self._encoder = encoder
         self._batch_size = INDEX_BATCH
         self._label_cache: Optional[tuple[tuple[int, int], dict[str, list[tuple[int, float]]]]] = None
+
+    @property
+    def thumbs_dir(self) -> Path:
+        """Cached JPEG thumbnails, named by content hash."""
+        return self.folder / "thumbs"
 
     @classmethod
     def open(cls, name: str = DEFAULT_COLLECTION, create: bool = False, encoder: Any = None) -> "ImageCollection":
@@ -223,6 +227,9 @@ class ImageCollection(Collection):
             self.prune_thumbnails()
 
     def after_removal(self) -> None:
+        self.prune_thumbnails()
+
+    def after_interrupted_run(self) -> None:
         self.prune_thumbnails()
 
     def prune_thumbnails(self) -> int:

@@ -23,14 +23,26 @@ class Result:
         return asdict(self)
 
 
+def display_text(text: str) -> str:
+    """``text`` as it can be shown and printed: the bytes of a non-UTF-8 file name escaped (``\\xff``)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses, numpy values and paths turned into plain JSON types (NaN → null)."""
+    """Dataclasses, numpy values and paths turned into plain JSON types (NaN → null; file names that are
+    not UTF-8 escaped, see :func:`display_text`)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         if hasattr(value, "to_dict"):
             return to_jsonable(value.to_dict())
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, str):
+        return display_text(value)
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {display_text(str(k)): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
         return [to_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
@@ -40,7 +52,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Path):
-        return str(value)
+        return display_text(str(value))
     return value
 
 

@@ -58,6 +58,7 @@ from embedengine.runtime import data_home
 from embedengine.schema import open_schema
 
 KIND_FOLDERS = {"documents": "collections", "images": "image-collections"}
+
 NAME_PATTERN = re.compile(r"^[\w][\w .-]{0,63}$")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -162,6 +163,24 @@ class VectorSetInfo(Result):
 # ---------------------------------------------------------------------------------------------
 # Helpers: names and folders
 # ---------------------------------------------------------------------------------------------
+
+def sql_path(path: str | Path) -> str | bytes:
+    """A path as the store keeps it: text, or the raw bytes of a name that is not UTF-8.
+
+    File names are bytes on POSIX: one that is not UTF-8 arrives as a str with surrogate escapes, which
+    SQLite text cannot hold. Stored as a BLOB of its bytes, it round-trips exactly through :func:`py_path`."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+
+
+def py_path(value: str | bytes) -> str:
+    """A path read from the store (see :func:`sql_path`)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
 
 def check_name(name: str) -> str:
     """A collection name safe as a folder name, or :class:`UserError`."""
@@ -301,19 +320,19 @@ class CollectionStore:
         return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM meta")}
 
     def roots(self) -> list[str]:
-        return [r[0] for r in self._query("SELECT path FROM roots ORDER BY added_at, path")]
+        return [py_path(r[0]) for r in self._query("SELECT path FROM roots ORDER BY added_at, path")]
 
     def add_root(self, path: str | Path) -> str:
         resolved = Path(path).expanduser().resolve()
         if not resolved.exists():
             raise UserError(f"{resolved} does not exist", hint="pick an existing folder")
         with self._transaction() as db:
-            db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (str(resolved), time.time()))
+            db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (sql_path(resolved), time.time()))
         return str(resolved)
 
     def remove_root(self, path: str | Path) -> None:
         with self._transaction() as db:
-            db.execute("DELETE FROM roots WHERE path=?", (str(Path(path).expanduser().resolve()),))
+            db.execute("DELETE FROM roots WHERE path=?", (sql_path(Path(path).expanduser().resolve()),))
 
     def forget_root(self, path: str | Path) -> int:
         """Remove a root now, with the indexed files no other root covers; returns how many files went.
@@ -330,19 +349,20 @@ class CollectionStore:
         return self.remove_files(orphans)
 
     def excludes(self) -> list[str]:
-        return [r[0] for r in self._query("SELECT pattern FROM excludes ORDER BY pattern")]
+        return [py_path(r[0]) for r in self._query("SELECT pattern FROM excludes ORDER BY pattern")]
 
     def set_excludes(self, patterns: Iterable[str]) -> None:
         cleaned = sorted({p.strip() for p in patterns if p.strip()})
         with self._transaction() as db:
             db.execute("DELETE FROM excludes")
-            db.executemany("INSERT INTO excludes VALUES (?)", [(p,) for p in cleaned])
+            db.executemany("INSERT INTO excludes VALUES (?)", [(sql_path(p),) for p in cleaned])
 
     # -- files and planning --------------------------------------------------------------------
 
     def file_records(self) -> dict[str, FileRecord]:
         rows = self._query("SELECT id, path, size, mtime, sha256, status, reason, indexed_at FROM files")
-        return {row[1]: FileRecord(*row) for row in rows}
+        records = (FileRecord(row[0], py_path(row[1]), *row[2:]) for row in rows)
+        return {record.path: record for record in records}
 
     def plan(
         self,
@@ -399,13 +419,13 @@ class CollectionStore:
         """Record a new size/mtime for files whose content did not change."""
         with self._transaction() as db:
             db.executemany("UPDATE files SET size=?, mtime=? WHERE path=?",
-                           [(s.size, s.mtime, s.path) for s in stats])
+                           [(s.size, s.mtime, sql_path(s.path)) for s in stats])
 
     def remove_files(self, paths: Iterable[str]) -> int:
         """Forget files (their items and vector rows go with them). Returns how many were known."""
         paths = list(paths)
         with self._transaction() as db:
-            removed = db.executemany("DELETE FROM files WHERE path=?", [(p,) for p in paths]).rowcount
+            removed = db.executemany("DELETE FROM files WHERE path=?", [(sql_path(p),) for p in paths]).rowcount
         if paths:
             self._bump()
         return removed
@@ -467,10 +487,10 @@ class CollectionStore:
         now = time.time()
         item_ids: list[int] = []
         for entry in entries:
-            db.execute("DELETE FROM files WHERE path=?", (entry.path,))
+            db.execute("DELETE FROM files WHERE path=?", (sql_path(entry.path),))
             cursor = db.execute(
                 "INSERT INTO files (path, size, mtime, sha256, status, reason, indexed_at) VALUES (?,?,?,?,?,?,?)",
-                (entry.path, entry.size, entry.mtime, entry.sha256, entry.status, entry.reason, now))
+                (sql_path(entry.path), entry.size, entry.mtime, entry.sha256, entry.status, entry.reason, now))
             file_id = cursor.lastrowid
             for ordinal, payload in enumerate(entry.payloads):
                 cursor = db.execute("INSERT INTO items (file_id, ordinal, payload) VALUES (?,?,?)",
@@ -545,7 +565,7 @@ class CollectionStore:
                 f"SELECT items.id, file_id, files.path, ordinal, payload FROM items JOIN files ON files.id=file_id "
                 f"WHERE items.id IN ({marks})", chunk)
             for row in rows:
-                found[row[0]] = Item(row[0], row[1], row[2], row[3], json.loads(row[4]))
+                found[row[0]] = Item(row[0], row[1], py_path(row[2]), row[3], json.loads(row[4]))
         return [found[i] for i in ids if i in found]
 
     def iter_items(self, batch: int = 2000) -> Iterator[Item]:
@@ -557,13 +577,13 @@ class CollectionStore:
             if not rows:
                 return
             for row in rows:
-                yield Item(row[0], row[1], row[2], row[3], json.loads(row[4]))
+                yield Item(row[0], row[1], py_path(row[2]), row[3], json.loads(row[4]))
             last = rows[-1][0]
 
     def item_ids_for_paths(self, predicate) -> np.ndarray:
         """Ids of items whose file path satisfies ``predicate(path) -> bool``."""
         rows = self._query("SELECT items.id, files.path FROM items JOIN files ON files.id=file_id")
-        return np.array([i for i, path in rows if predicate(path)], dtype=np.int64)
+        return np.array([i for i, path in rows if predicate(py_path(path))], dtype=np.int64)
 
     def items_signature(self) -> tuple[int, int]:
         """(count, largest id) of the items: changes whenever items are added or removed."""
@@ -577,11 +597,12 @@ class CollectionStore:
         return int(self._query("SELECT COUNT(*) FROM files WHERE status=?", (status,))[0][0])
 
     def file_paths(self) -> list[str]:
-        return [r[0] for r in self._query("SELECT path FROM files ORDER BY path")]
+        return [py_path(r[0]) for r in self._query("SELECT path FROM files ORDER BY path")]
 
     def skipped_files(self) -> list[tuple[str, str]]:
         """(path, reason) of the files left out, by path."""
-        return self._query("SELECT path, reason FROM files WHERE status='skipped' ORDER BY path")
+        rows = self._query("SELECT path, reason FROM files WHERE status='skipped' ORDER BY path")
+        return [(py_path(path), reason) for path, reason in rows]
 
     def count_items(self) -> int:
         return self._query("SELECT COUNT(*) FROM items")[0][0]

@@ -56,6 +56,7 @@ def run_index(kind: type[Collection], args: argparse.Namespace, index_options: O
     if missing:  # before creating the collection, so a typo leaves nothing behind
         raise UserError(f"{missing[0]} does not exist", hint="pass existing folders")
     bar = TerminalProgress()
+    created = args.collection not in kind.names()
     try:
         with kind(args.collection, create=bool(args.folders)) as collection:
             if args.exclude is not None:
@@ -63,6 +64,10 @@ def run_index(kind: type[Collection], args: argparse.Namespace, index_options: O
             for folder in args.remove:
                 collection.remove_folder(folder)
             return collection.index(args.folders, progress=bar, **(index_options(args) if index_options else {}))
+    except BaseException:
+        if created:  # a failed first run leaves no empty collection behind
+            kind.delete_if_empty(args.collection)
+        raise
     finally:
         bar.close()
 

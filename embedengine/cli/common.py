@@ -8,7 +8,7 @@ import sys
 from typing import Any, Callable, Optional
 
 from embedengine.errors import UserError
-from embedengine.results import format_duration, format_removed, to_jsonable
+from embedengine.results import display_text, format_duration, format_removed, to_jsonable
 from embedengine.tasks import Progress, Throttle
 
 # The JSON and text helpers live with the results (the desktop uses them too); re-exported for the area modules.
@@ -35,7 +35,7 @@ def emit(result: Any, args: argparse.Namespace) -> None:
         return
     formatter = getattr(args, "format_text", None)
     if formatter is not None:
-        print(formatter(result))
+        print(display_text(formatter(result)))
     else:
         print(json.dumps(to_jsonable(result), indent=2, ensure_ascii=False))
 
@@ -76,7 +76,7 @@ class TerminalProgress:
 
     def _write(self, text: str) -> None:
         pad = max(0, self._last_len - len(text))
-        sys.stderr.write("\r" + text + " " * pad)
+        sys.stderr.write("\r" + display_text(text) + " " * pad)
         sys.stderr.flush()
         self._last_len = len(text)
 

@@ -18,6 +18,8 @@ The index run is one sequence for every kind:
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import ClassVar, Iterable, Iterator, Optional, Sequence
@@ -25,6 +27,7 @@ from typing import ClassVar, Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.results import display_text
 from embedengine.store import CollectionStore, FileEntry, Item, Plan, list_collections
 from embedengine.tasks import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, checkpoint, emit
 
@@ -54,11 +57,39 @@ class Collection:
         self.searcher = VectorSearcher(self.store)
         for legacy in self.folder.glob("search-int8.*.onnx"):  # int8 copies of version 0.1 (derived files)
             legacy.unlink(missing_ok=True)
+        if self.store.get_meta("run_open"):
+            self._recover_from_an_interrupted_run()
 
     @classmethod
     def open(cls, name: Optional[str] = None, create: bool = False) -> "Collection":
         """An existing collection (``create=False``: a missing one is a :class:`UserError`)."""
         return cls(name, create=create)
+
+    @classmethod
+    def delete_if_empty(cls, name: str) -> bool:
+        """Remove the collection ``name`` when it holds no file (what a failed first run leaves)."""
+        if name not in cls.names():
+            return False
+        with cls(name, create=False) as collection:
+            if collection.store.count_files():
+                return False
+            folder = collection.folder
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+
+    def _recover_from_an_interrupted_run(self) -> None:
+        """A run was killed (its flag is still set and nobody holds the lock): tidy what it left."""
+        try:
+            with self.writer():
+                self.after_interrupted_run()
+                self.store.set_meta("run_open", False)
+        except UserError:
+            pass  # a run is going on right now: it is not interrupted
+
+    def after_interrupted_run(self) -> None:
+        """Hook: remove what a killed run may leave (images: orphan thumbnails and temporary files).
+
+        Runs while the base opens the collection: use only ``self.store`` and ``self.folder``."""
 
     @classmethod
     def names(cls) -> list[str]:
@@ -146,10 +177,12 @@ class Collection:
         started = time.perf_counter()
         try:
             with self.writer():
+                self.store.set_meta("run_open", True)  # still set on the next open: the run was killed
                 plan = self._plan(report, progress, cancel)
                 self._read(self._files_to_read(plan), plan.hashes, report, progress, cancel)
                 self._embed_missing(report, progress, cancel)
                 self.after_index(report, progress, cancel)
+                self.store.set_meta("run_open", False)
         except Cancelled:
             report.cancelled = True
         return self._finish(report, started)
@@ -161,20 +194,29 @@ class Collection:
 
     def _plan(self, report: IndexReport, progress, cancel) -> Plan:
         emit(progress, Progress("scan", message=f"looking for files in {len(report.roots)} folder(s)…"))
-        paths = []
-        for path in walk_files(report.roots, self.extensions, self.excludes()):
+        paths, passed_over = [], []
+        for path in walk_files(report.roots, self.extensions, self.excludes(), passed_over):
             paths.append(path)
             if len(paths) % 500 == 0:
                 checkpoint(cancel)
         plan = self.store.plan(paths, retry=_unreadable)
         report.unavailable = self.unavailable_roots()
-        plan.deleted = [p for p in plan.deleted if not any(is_within(p, r) for r in report.unavailable)]
+        passed = {path for path, _ in passed_over}
+        plan.deleted = [p for p in plan.deleted
+                        if p not in passed and not any(is_within(p, r) for r in report.unavailable)]
+        self._record_passed_over(passed_over, report)
         report.files_seen = len(paths)
         report.files_new, report.files_changed = len(plan.new), len(plan.changed)
         report.files_unchanged = len(plan.unchanged) + len(plan.touched)
         report.files_removed = self.store.remove_files(plan.deleted)
         self.store.update_stats(plan.touched)
         return plan
+
+    def _record_passed_over(self, passed_over: list[tuple[str, str]], report: IndexReport) -> None:
+        """FIFOs, devices and links out of the folders: listed as skipped (in the report and the status)."""
+        entries = [skipped_entry(_lstat(path), reason) for path, reason in passed_over]
+        self.store.write_batch(entries, {})
+        report.skipped += [SkippedFile(path, reason) for path, reason in passed_over]
 
     @staticmethod
     def _files_to_read(plan: Plan) -> list[FileStat]:
@@ -192,7 +234,7 @@ class Collection:
                 if len(batch) >= self.files_per_commit:
                     self._commit(batch)
                 emit(progress, Progress("read", done, len(todo), "files", meter.rate(done), meter.eta(done),
-                                        message=Path(entry.path).name,
+                                        message=display_text(Path(entry.path).name),
                                         extra={self.item_noun: report.items_added, "skipped": len(report.skipped)}))
         finally:
             self._commit(batch)  # what was read before a cancel or an error is kept
@@ -311,6 +353,14 @@ class Collection:
 def skipped_entry(stat: FileStat, reason: str) -> FileEntry:
     """The store entry of a file left out, with its reason."""
     return FileEntry(stat.path, stat.size, stat.mtime, status="skipped", reason=reason)
+
+
+def _lstat(path: str) -> FileStat:
+    try:
+        info = os.lstat(path)
+        return FileStat(path, info.st_size, info.st_mtime)
+    except OSError:
+        return FileStat(path, 0, 0.0)
 
 
 def _unreadable(record) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
@@ -56,26 +57,61 @@ def is_excluded(relative: str, patterns: Sequence[str], absolute: Optional[str] 
     return False
 
 
+Skipped = list[tuple[str, str]]  # (path, reason) of files seen but not to be read
+
+
 def walk_files(
     roots: Iterable[str | Path],
     extensions: Optional[Iterable[str]] = None,
     excludes: Sequence[str] = (),
+    skipped: Optional[Skipped] = None,
 ) -> Iterator[Path]:
     """Regular files under ``roots`` (recursive, sorted, each once), skipping hidden and tool folders
     and ``excludes``. ``extensions`` (lower-case, with dot) restricts the files; None yields every file.
-    A root that is itself a file is yielded as is; a root that is absent yields nothing."""
+    A root that is itself a file is yielded as is; a root that is absent yields nothing.
+
+    Never yielded, and added to ``skipped`` with the reason: FIFOs, sockets and devices (reading one
+    could block forever), broken links, and links to files outside every root (not followed)."""
+    roots = [Path(root).expanduser() for root in roots]
+    inside = [str(root.resolve()) for root in roots]
     wanted = {e.lower() for e in extensions} if extensions is not None else None
     seen: set[str] = set()
     for root in roots:
-        for path in _walk_root(Path(root).expanduser(), wanted, excludes):
-            if str(path) not in seen:
+        for path in _walk_root(root, wanted, excludes):
+            reason = unreadable_reason(path, inside)
+            if reason is not None:
+                if skipped is not None:
+                    skipped.append((str(path), reason))
+            elif str(path) not in seen:
                 seen.add(str(path))
                 yield path
 
 
+def unreadable_reason(path: Path, roots: Sequence[str]) -> Optional[str]:
+    """Why a file found while walking must not be read, or None for a regular file inside ``roots``."""
+    try:
+        mode = path.stat().st_mode  # follows links
+    except OSError:
+        return "broken link" if path.is_symlink() else "vanished while looking for files"
+    if not stat.S_ISREG(mode):
+        return f"not a regular file ({_file_type(mode)})"
+    if path.is_symlink() and not any(is_within(str(path.resolve()), root) for root in roots):
+        return "link to a file outside the collection's folders (not followed)"
+    return None
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "special file"
+
+
 def _walk_root(root: Path, wanted: Optional[set[str]], excludes: Sequence[str]) -> Iterator[Path]:
-    if root.is_file():
-        yield root
+    if not root.is_dir():
+        if root.exists() or root.is_symlink():
+            yield root
         return
     for folder, dirnames, filenames in os.walk(root):
         relative_folder = os.path.relpath(folder, root)
@@ -86,9 +122,7 @@ def _walk_root(root: Path, wanted: Optional[set[str]], excludes: Sequence[str]) 
                 continue
             if wanted is not None and Path(name).suffix.lower() not in wanted:
                 continue
-            path = Path(folder) / name
-            if path.is_file():
-                yield path
+            yield Path(folder) / name
 
 
 def _skip_dir(folder: str, name: str, relative_folder: str, excludes: Sequence[str]) -> bool:

@@ -276,8 +276,8 @@ class DocumentCollection(Collection):
                 index, extra = BM25Index.load(path)
                 if tuple(extra["signature"].tolist()) == signature:
                     return index, extra["ids"]
-            except (OSError, ValueError, KeyError):
-                pass  # unreadable or from an older version: rebuild it
+            except Exception:  # noqa: BLE001 - a derived file, damaged or from an older version: rebuild it
+                pass
         ids, tokens = [], []
         for item in self.store.iter_items():
             ids.append(item.id)
@@ -382,8 +382,8 @@ def best_sentence(query: str, text: str, semantic: Optional[DenseEncoder] = None
 def snippet_around(text: str, span: tuple[int, int], limit: int = SNIPPET_CHARS) -> tuple[str, tuple[int, int]]:
     """A piece of ``text`` of about ``limit`` characters containing ``span``, and the span inside it."""
     start, end = span
-    if end - start >= limit:
-        return text[start:end], (0, end - start)
+    if end - start >= limit:  # a very long sentence: its beginning, highlighted
+        return text[start:start + limit - 2] + " …", (0, limit - 2)
     room = limit - (end - start)
     left = max(0, start - room // 2)
     right = min(len(text), end + (room - (start - left)))
