@@ -11,7 +11,6 @@ The encoder has the shape of :class:`embedengine.encoders.Encoder`: ``encode`` r
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 import threading
@@ -27,11 +26,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .encoders import Encoder
 from .errors import UserError
 from .linalg import top_k
+from .manifest import read_labels, verified_model_path
 from .runtime import (
     choose_providers,
     default_threads,
     make_session,
-    model_path,
     provider_preference,
     session_provider_label,
 )
@@ -347,8 +346,8 @@ class ImageEncoder(Encoder):
     def __init__(self, providers: Optional[Sequence[str]] = None, threads: Optional[int] = None) -> None:
         self.providers = list(providers) if providers else choose_providers(provider_preference())
         self.threads = max(1, int(threads)) if threads else default_threads()
-        self.session = make_session(model_path(MODEL_FILE), self.providers, self.threads)
-        self.labels: list[str] = json.loads(model_path(LABELS_FILE).read_text(encoding="utf-8"))
+        self.session = make_session(verified_model_path(MODEL_FILE), self.providers, self.threads)
+        self.labels: list[str] = read_labels(verified_model_path(LABELS_FILE))
         self.provider_label: str = session_provider_label(tuple(self.session.get_providers()))
         self.decode_workers = max(1, os.cpu_count() or 1)
 

@@ -13,6 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .errors import UserError
+
 APP_NAME = "embedstudio"
 
 # Preferred order of accelerated providers; CPU is always the fallback.
@@ -20,13 +22,22 @@ GPU_PROVIDERS = ("CUDAExecutionProvider", "DmlExecutionProvider", "CoreMLExecuti
 
 
 BUILD_HINT = "Build the models once with `embedstudio models build` (or `make models`)."
+REBUILD_HINT = "run `embedstudio models build` to rebuild it"
 
 
-class ModelMissingError(RuntimeError):
-    """A built model file is absent; the message says how to build it."""
+class ModelMissingError(UserError, RuntimeError):
+    """A built model file is absent (or not recorded as built); the hint says how to build it."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(f"{path} is missing. {BUILD_HINT}")
+    def __init__(self, path: Path, message: Optional[str] = None) -> None:
+        super().__init__(message or f"{path} is missing.", hint=BUILD_HINT, data={"path": str(path)})
+        self.path = path
+
+
+class ModelDamagedError(UserError):
+    """A built model file (or the manifest) was changed or damaged, or does not load; the hint: rebuild it."""
+
+    def __init__(self, message: str, path: Path, hint: str = REBUILD_HINT) -> None:
+        super().__init__(message, hint=hint, data={"path": str(path)})
         self.path = path
 
 
@@ -125,7 +136,18 @@ def make_session(
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     options.log_severity_level = 3
     chosen = list(providers) if providers else choose_providers(provider_preference())
-    return ort.InferenceSession(str(path), sess_options=options, providers=chosen)
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=chosen)
+    except Exception as error:  # noqa: BLE001 - ONNX Runtime raises its own types for a file it cannot load
+        if not Path(path).is_file():
+            raise ModelMissingError(Path(path)) from error
+        raise ModelDamagedError(f"{path} cannot be loaded as an ONNX model ({first_line(error)})", Path(path)) from error
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type name when it has none), at most ``limit`` characters."""
+    text = (str(error) or "").strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:limit]
 
 
 @lru_cache(maxsize=None)

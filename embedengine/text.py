@@ -30,11 +30,11 @@ from typing import Iterator, NamedTuple, Optional, Sequence
 import numpy as np
 
 from .encoders import Encoder
+from .manifest import read_tokenizer, verified_model_path
 from .runtime import (
     choose_providers,
     default_threads,
     make_session,
-    model_path,
     provider_preference,
     session_provider_label,
 )
@@ -110,20 +110,18 @@ class TextEncoder(Encoder):
         return CPU_BATCH_TOKENS if self.provider_label == "CPU" else MAX_BATCH_TOKENS
 
     def _tokenizer_path(self) -> Path:
-        return self._tokenizer_file or model_path(TOKENIZER_FILE)
+        return self._tokenizer_file or verified_model_path(TOKENIZER_FILE)
 
     def _load(self) -> None:
         """Create the tokenizers and the session once, safely from any thread."""
         with self._lock:
             if self._session is not None:
                 return
-            from tokenizers import Tokenizer
-
-            tokenizer = Tokenizer.from_file(str(self._tokenizer_path()))
+            tokenizer = read_tokenizer(self._tokenizer_path())
             tokenizer.enable_truncation(max_length=self.max_length)
             tokenizer.no_padding()  # each batch is padded to its own longest text below
             self._tokenizer = tokenizer
-            self._open_lanes(self._model_file or model_path(MODEL_FILES[self.variant]))
+            self._open_lanes(self._model_file or verified_model_path(MODEL_FILES[self.variant]))
 
     def _open_lanes(self, model: Path) -> None:
         """On CPU a one-thread session run by one lane per core; elsewhere one call at a time."""
@@ -141,9 +139,7 @@ class TextEncoder(Encoder):
         self._load()
         with self._lock:
             if self._counter is None:
-                from tokenizers import Tokenizer
-
-                self._counter = Tokenizer.from_file(str(self._tokenizer_path()))
+                self._counter = read_tokenizer(self._tokenizer_path())
                 self._counter.no_truncation()
                 self._counter.no_padding()
             return self._counter

@@ -20,7 +20,8 @@ from typing import Optional
 import numpy as np
 
 from embedengine.linalg import top_k
-from embedengine.runtime import ModelMissingError, make_session, model_path
+from embedengine.manifest import verified_model_path
+from embedengine.runtime import ModelMissingError, make_session
 from embedengine.store import CollectionStore, VectorMatrix
 
 FAST_SEARCH_MIN = 20_000  # from this many vectors, a search picks candidates with the int8 first pass
@@ -113,7 +114,7 @@ class VectorSearcher:
 
     def _load_copy(self, matrix: VectorMatrix) -> Optional[Int8Copy]:
         try:
-            session = make_session(model_path(INT8_MODEL), ["CPUExecutionProvider"])
+            session = make_session(verified_model_path(INT8_MODEL), ["CPUExecutionProvider"])
         except ModelMissingError:
             return None
         return Int8Copy.load_or_build(self.store.folder, matrix, session)
