@@ -114,6 +114,7 @@ def parse_query(text: str, analogy_method: str = "add") -> Query:
     stripped = (text or "").strip()
     if not stripped:
         raise UserError("Type a word or a question.", hint=_grammar_hint())
+    check_text(stripped, "The question")
     if stripped.lower() in ("help", "?", "h"):
         return HelpQuery()
     prefix = _PREFIX.match(stripped)
@@ -145,6 +146,16 @@ def _parse_word_query(text: str, method: str) -> Query:
         )
     _check_word(words[0], text)
     return NeighboursQuery(words[0])
+
+
+def check_text(text: str, what: str = "The text") -> None:
+    """:class:`UserError` when ``text`` holds undecodable bytes (surrogate escapes, e.g. from a non-UTF-8 argv)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise UserError(f"{what} '{shown}' is not valid UTF-8 text.",
+                        hint="Retype it, or check that the terminal or file it came from uses UTF-8.") from None
 
 
 def _check_word(word: str, text: str) -> None:
@@ -206,6 +217,8 @@ def sentences_query(sentences: Sequence[str]) -> SentencesQuery:
             "Sentence mode compares two or more sentences.",
             hint="Type `sentences:` and then one sentence per line (or separate them with |).",
         )
+    for sentence in cleaned:
+        check_text(sentence, "The sentence")
     return SentencesQuery(cleaned)
 
 
@@ -338,6 +351,8 @@ def answer(query: Query, vectors=None, topn: int = 10, encoder=None) -> Result:
         return HelpResult(entries=[tuple(entry) for entry in GRAMMAR])
     if isinstance(query, SentencesQuery):
         return _answer_sentences(query, encoder)
+    if isinstance(topn, bool) or not isinstance(topn, (int, np.integer)) or topn < 1:
+        raise UserError(f"The number of results must be a whole number of at least 1, not {topn!r}.")
     if vectors is None:
         raise UserError(
             "No word model is loaded yet.",

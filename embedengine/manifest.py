@@ -4,7 +4,7 @@
 records their sha256 and size in ``manifest.json``; this module is the one reader of that file (the
 builder uses it too). The engine opens a model file only through :func:`verified_model_path`: the
 file must exist, be recorded in the manifest and hash to what was recorded. A file is hashed once per
-process (cached by path, size and modification time), so it is hashed again only once it changes.
+process (cached by path, size, modification time and inode), so it is hashed again only once it changes.
 
 A folder without ``manifest.json`` (models copied by hand) counts as not built: nothing says what the
 files should be. A damaged manifest, a changed file, or one that does not parse is one
@@ -89,17 +89,19 @@ def recorded_file(manifest: dict, filename: str) -> Optional[dict]:
 
 
 # ---- hashing, once per process per file version -----------------------------------------------
-_HASHES: dict[tuple[str, int, int], str] = {}
+_HASHES: dict[tuple[str, int, int, int], str] = {}
 _HASHES_LOCK = threading.Lock()
+_HASH_RUNS = [0]  # files hashed so far in this process
 
 
-def _version(path: Path) -> tuple[str, int, int]:
+def _version(path: Path) -> tuple[str, int, int, int]:
+    """(path, size, mtime, inode): a file written anew or replaced by another one is a new version."""
     stat = path.stat()
-    return str(path.absolute()), stat.st_size, stat.st_mtime_ns
+    return str(path.absolute()), stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of ``path``, computed once per (path, size, mtime) in this process."""
+    """sha256 of ``path``, computed once per (path, size, mtime, inode) in this process."""
     key = _version(path)
     with _HASHES_LOCK:
         known = _HASHES.get(key)
@@ -110,6 +112,8 @@ def file_sha256(path: Path) -> str:
         while block := handle.read(_CHUNK):
             digest.update(block)
     value = digest.hexdigest()
+    with _HASHES_LOCK:
+        _HASH_RUNS[0] += 1
     if _version(path) == key:  # not changed while it was read
         with _HASHES_LOCK:
             for stale in [k for k in _HASHES if k[0] == key[0]]:
@@ -119,9 +123,9 @@ def file_sha256(path: Path) -> str:
 
 
 def hashes_computed() -> int:
-    """How many file versions this process has hashed (and remembers)."""
+    """How many times this process has read a whole file to hash it (the cache makes that once per version)."""
     with _HASHES_LOCK:
-        return len(_HASHES)
+        return _HASH_RUNS[0]
 
 
 def mismatch_message(path: Path) -> str:

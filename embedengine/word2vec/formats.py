@@ -1,7 +1,9 @@
 """Reading and writing word vectors: native .npz, word2vec text/binary (gensim-compatible), GloVe.
 
-Every save is atomic (temporary file + ``os.replace``); every load checks sizes against the file
-first, so a damaged or truncated file raises :class:`UserError` instead of hanging or crashing.
+Every save is atomic (temporary file + ``os.replace``); every load checks the file against what it
+claims, so a damaged, truncated or mislabelled file raises :class:`UserError` instead of hanging,
+crashing or loading garbage: a word2vec header says N words × D values, and the data must hold
+exactly that (not fewer, not more, every word text, every value a finite number).
 """
 
 from __future__ import annotations
@@ -101,11 +103,20 @@ def save_word2vec_format(vectors: WordVectors, path: str | Path, binary: bool = 
                 handle.write(f"{word} {line}\n".encode("utf-8"))
 
 
+MAX_DIM = 100_000  # values per vector a header may claim (real models have at most a few thousand)
+MAX_WORD_BYTES = 10_000  # a binary file's word longer than this means the header's dimension is wrong
+
+
 def _parse_header(line: bytes) -> Optional[tuple[int, int]]:
     parts = line.split()
     if len(parts) == 2 and all(p.isdigit() for p in parts):
         return int(parts[0]), int(parts[1])
     return None
+
+
+def _check_header(path: Path, count: int, dim: int) -> None:
+    if count < 1 or dim < 1 or dim > MAX_DIM:
+        raise _damaged(path, f"its header says {count} vectors of {dim} values, which is not a usable size")
 
 
 def _looks_binary(data: bytes, start: int) -> bool:
@@ -128,40 +139,88 @@ def load_word2vec_format(path: str | Path, binary: Optional[bool] = None, no_hea
     body_start = first_end + 1 if header else 0
     if binary is None:
         binary = header is not None and _looks_binary(data, body_start)
+    if header is not None:
+        _check_header(path, *header)
     if binary:
         if header is None:
             raise _damaged(path, "a binary word2vec file must start with a 'count dimensions' header")
         words, matrix = _read_binary(data, body_start, *header, path)
     else:
         words, matrix = _read_text(data[body_start:], header, path)
+    _check_values(path, matrix, header)
     settings = {"source": str(path), "format": "word2vec-binary" if binary else ("word2vec-text" if header else "glove")}
     return WordVectors(words, matrix, None, settings, path.stem)
 
 
+_CONTROL_BYTES = bytes(range(32)) + b"\x7f"
+
+
 def _read_binary(data: bytes, position: int, count: int, dim: int, path: Path):
+    """``count`` rows of: word, one space, ``dim`` little-endian float32 (and an optional newline).
+
+    A header whose dimension is wrong shifts every row after the first: the next "word" then starts
+    inside the previous vector's bytes, so a word that is not text, a missing space, or data left over
+    after the last row all mean the header does not describe the file.
+    """
     row_bytes = 4 * dim
-    if dim <= 0 or count * (row_bytes + 2) > len(data) - position:  # each row: >=1-byte word, space, floats
-        raise _damaged(path, f"header promises {count} vectors of {dim} values but the file is too short")
+    claim = f"its header says {count} vectors of {dim} values"
+    if count * (row_bytes + 2) > len(data) - position:  # each row: >=1-byte word, space, floats
+        raise _damaged(path, f"{claim} but the file is too short for that")
     words, rows = [], []
     for number in range(count):
         while position < len(data) and data[position] in b"\n\r":
             position += 1
-        space = data.find(b" ", position, position + 10_000)
-        if space < 0 or space + 1 + row_bytes > len(data):
-            raise _damaged(path, f"truncated at vector {number + 1} of {count}")
-        words.append(data[position:space].decode("utf-8", errors="replace"))
+        space = data.find(b" ", position, position + MAX_WORD_BYTES)
+        if position >= len(data) or (space >= 0 and space + 1 + row_bytes > len(data)):
+            raise _damaged(path, f"{claim} but the data ends at vector {number + 1} (truncated?)")
+        if space < 0:
+            raise _damaged(path, f"{claim} but vector {number + 1} has no word before its values "
+                                 "(truncated, or the header's dimension does not match the data)")
+        words.append(_binary_word(data[position:space], number, claim, path))
         rows.append(data[space + 1:space + 1 + row_bytes])
         position = space + 1 + row_bytes
+    rest = data[position:]
+    if rest.strip(b" \t\r\n"):
+        raise _damaged(path, f"{claim} but {len(rest):,} more bytes follow the last one "
+                             "(the header's count or dimension does not match the data)")
     matrix = np.frombuffer(b"".join(rows), dtype="<f4").reshape(count, dim).astype(np.float32)
     return words, matrix
 
 
+def _binary_word(raw: bytes, number: int, claim: str, path: Path) -> str:
+    """The word of row ``number``; a word that is empty, holds control bytes or is not UTF-8 means misaligned data."""
+    problem = None
+    if not raw:
+        problem = "is empty"
+    elif any(byte in _CONTROL_BYTES for byte in raw):
+        problem = "holds control bytes"
+    else:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            if error.reason == "unexpected end of data":  # a multi-byte character cut by word2vec.c's length limit
+                return raw.decode("utf-8", errors="ignore")
+            problem = "is not UTF-8 text"
+    raise _damaged(path, f"{claim} but word {number + 1} {problem} (the header's dimension does not match the data)")
+
+
+def _check_values(path: Path, matrix: np.ndarray, header: Optional[tuple[int, int]]) -> None:
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        claim = f"its header says {header[0]} vectors of {header[1]} values; " if header else ""
+        raise _damaged(path, f"{claim}vector {row + 1} holds a value that is not a finite number")
+
+
 def _read_text(body: bytes, header: Optional[tuple[int, int]], path: Path):
     lines = [line for line in body.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    if not lines:
+        raise _damaged(path, "no vectors follow the header" if header else "the file holds no vectors")
     if header is not None and len(lines) < header[0]:
         raise _damaged(path, f"header promises {header[0]} vectors but only {len(lines)} lines follow (truncated?)")
-    if header is not None:
-        lines = lines[:header[0]]
+    if header is not None and len(lines) > header[0]:
+        raise _damaged(path, f"header promises {header[0]} vectors but {len(lines)} lines follow "
+                             "(the header's count does not match the data)")
     words, values = [], []
     for line in lines:
         word, _, rest = line.rstrip().partition(" ")

@@ -8,9 +8,11 @@ rules of :mod:`.kernels`. Effective words are the words kept by subsampling, as 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
+import zipfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,7 +27,7 @@ from embedengine.tasks import CancelToken, Cancelled, Progress, ProgressCallback
 from .corpus import count_corpus, find_corpus_files, remap_ids
 from .formats import atomic_write
 from .kernels import KERNELS, Batch
-from .pipeline import PipelinePlan, Producer
+from .pipeline import CHUNK_TOKENS, PipelinePlan, Producer
 from .vectors import WordVectors
 from .vocab import CorpusSummary, Vocabulary, build_vocabulary, keep_probabilities, noise_cumulative, summarise
 
@@ -39,6 +41,12 @@ NOISE_GROUP_ROWS = 16  # ... each group of this many consecutive tokens (more ro
 # are computed from the same (stale) weights; 2048 diverged; 512 (with kernels.REPEAT_CAP) matched gensim.
 BATCH_TOKENS = {"sgns": 512, "cbow": 512, "softmax": 128}
 CHECKPOINT_EVERY_S = 30.0
+# Ranges the settings must be in (checked before anything is allocated): far beyond any useful model,
+# but small enough that a typo (--dim 100000000) is an error rather than a machine out of memory.
+LIMITS = {"dim": (1, 10_000), "window": (1, 100), "epochs": (1, 1_000), "min_count": (1, 2**62),
+          "max_vocab": (1, 2**62), "seed": (0, 2**63 - 1)}
+MAX_NEGATIVE = 100
+MEMORY_HEADROOM = 0.9  # of the memory available now, the most a run may plan to use
 
 
 @dataclass
@@ -59,22 +67,117 @@ class TrainConfig:
     keep_digits: bool = False
 
     def validate(self) -> None:
+        """:class:`UserError` listing every setting out of its range (before anything is allocated)."""
         problems = []
         if self.architecture not in ARCHITECTURES:
             problems.append(f"architecture must be one of {', '.join(ARCHITECTURES)}")
-        for name in ("dim", "window", "epochs", "min_count"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1")
-        if self.architecture != "softmax" and self.negative < 1:
-            problems.append("negative must be at least 1")
-        if not 0 < self.alpha <= 1 or not 0 <= self.min_alpha <= self.alpha:
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if name == "max_vocab" and value is None:
+                continue
+            if not _is_whole(value):
+                problems.append(f"{name} must be a whole number, not {value!r}")
+            elif value < low:
+                problems.append(f"{name} must be at least {low:,} (got {value:,})")
+            elif value > high:
+                problems.append(f"{name} must be at most {high:,} (got {value:,})")
+        low_negative = 0 if self.architecture == "softmax" else 1
+        if not _is_whole(self.negative):
+            problems.append(f"negative must be a whole number, not {self.negative!r}")
+        elif not low_negative <= self.negative <= MAX_NEGATIVE:
+            problems.append(f"negative must be between {low_negative} and {MAX_NEGATIVE} (got {self.negative:,})")
+        for name in ("alpha", "min_alpha", "sample"):
+            value = getattr(self, name)
+            if not _is_number(value) or not math.isfinite(value):
+                problems.append(f"{name} must be a finite number, not {value!r}")
+        if _is_number(self.alpha) and _is_number(self.min_alpha) and math.isfinite(self.alpha) and \
+                math.isfinite(self.min_alpha) and not (0 < self.alpha <= 1 and 0 <= self.min_alpha <= self.alpha):
             problems.append("need 0 < min_alpha <= alpha <= 1")
-        if self.sample < 0:
-            problems.append("sample must be >= 0")
-        if self.max_vocab is not None and self.max_vocab < 1:
-            problems.append("max_vocab must be at least 1")
+        if _is_number(self.sample) and math.isfinite(self.sample) and not 0 <= self.sample <= 1:
+            problems.append(f"sample must be between 0 and 1 (got {self.sample})")
         if problems:
-            raise UserError("Invalid training settings: " + "; ".join(problems) + ".")
+            raise UserError("Invalid training settings: " + "; ".join(problems) + ".",
+                            hint="Typical values: dim 100-300, window 5-10, negative 5-20, epochs 5, sample 1e-3.",
+                            data={"problems": problems})
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+# ---- memory ------------------------------------------------------------------------------------
+def estimate_memory(vocab_size: int, config: TrainConfig) -> int:
+    """Bytes a run needs at its peak, roughly: the weight matrices and the per-chunk and per-batch work.
+
+    Matrices: syn0 and syn1 (float32 [vocab, dim]) and the trained vectors' copy of syn0. Work: a chunk's
+    window mask and its temporaries (~24 bytes per token and window slot), and each batch's gathered rows
+    and updates (~16 float32 rows of ``dim`` per token; full softmax also scores every word per token).
+    """
+    matrices = 3 * vocab_size * config.dim * 4
+    window = CHUNK_TOKENS * 2 * config.window * 24
+    rows = BATCH_TOKENS.get(config.architecture, 512) + 2 * config.window
+    batch = rows * config.dim * 4 * 16
+    if config.architecture == "softmax":
+        batch += rows * vocab_size * 4 * 4
+    return int(matrices + window + batch)
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available now: /proc/meminfo's MemAvailable (and a cgroup limit), else sysconf; None if unknown."""
+    available = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        available = None
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            available = None
+    limit = _cgroup_room()
+    if limit is not None:
+        available = limit if available is None else min(available, limit)
+    return available
+
+
+def _cgroup_room() -> Optional[int]:
+    """Memory left under this process's cgroup (v2) limit, when there is one."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        return max(0, int(limit) - used)
+    except (OSError, ValueError):
+        return None
+
+
+def check_memory(vocab_size: int, config: TrainConfig, available: Optional[int] = None) -> int:
+    """:class:`UserError` when a run would need more memory than is available; returns the estimate in bytes.
+
+    ``available`` defaults to :func:`available_memory` (no check when that is unknown).
+    """
+    needed = estimate_memory(vocab_size, config)
+    room = available_memory() if available is None else available
+    if room is not None and needed > room * MEMORY_HEADROOM:
+        raise UserError(
+            f"Training {vocab_size:,} words × {config.dim:,} dimensions needs about {_gb(needed)} GB of memory; "
+            f"{_gb(room)} GB available.",
+            hint="Lower the dimensions (dim) or the window, raise the minimum count or set a maximum vocabulary size.",
+            data={"needed_bytes": needed, "available_bytes": room, "vocab_size": vocab_size})
+    return needed
+
+
+def _gb(size: float) -> str:
+    return f"{size / 1e9:,.1f}" if size >= 1e8 else f"{size / 1e9:.2f}"
 
 
 @dataclass
@@ -182,21 +285,41 @@ def save_checkpoint(path: Path, weights: Weights, state: RunState, config: Train
 
 
 def load_checkpoint(path: Path, weights: Weights, config: TrainConfig, vocab: Vocabulary) -> RunState:
-    """Restore weights and position; refuses a checkpoint of another corpus or other settings."""
+    """Restore weights and position; refuses a checkpoint of another corpus or other settings, or a damaged one."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
             syn0, syn1 = archive["syn0"], archive["syn1"]
-    except (OSError, ValueError, KeyError, EOFError) as error:
-        raise UserError(f"Cannot read checkpoint {path}: {error}.", hint="Start without --resume.") from error
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        reason = str(error) or type(error).__name__
+        if "pickle" in reason or isinstance(error, zipfile.BadZipFile):  # numpy's advice on pickles does not apply
+            reason = "it is not an .npz archive"
+        raise _bad_checkpoint(path, reason) from error
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise _bad_checkpoint(path, "its settings are missing")
     same_run = {k: v for k, v in meta["config"].items() if k != "epochs"} == \
         {k: v for k, v in asdict(config).items() if k != "epochs"}
-    if not same_run or meta["vocab_size"] != len(vocab) or meta["vocab_head"] != vocab.words[:50]:
+    if not same_run or meta.get("vocab_size") != len(vocab) or meta.get("vocab_head") != vocab.words[:50]:
         raise UserError("The checkpoint belongs to another corpus or other settings.",
                         hint="Resume with the same corpus and settings, or start without resume.")
+    shape = weights.syn0.shape
+    if syn0.shape != shape or syn1.shape != shape:
+        raise _bad_checkpoint(path, f"its weights are {syn0.shape} and {syn1.shape}, expected {shape}")
+    try:
+        state = RunState(int(meta["epoch"]), int(meta["chunk"]), float(meta["words_done"]),
+                         int(meta["effective_words"]), [(int(w), float(l)) for w, l in meta["loss_history"]])
+    except (KeyError, TypeError, ValueError) as error:
+        raise _bad_checkpoint(path, f"its position is missing or malformed ({error})") from error
+    if not (np.isfinite(syn0).all() and np.isfinite(syn1).all()):
+        raise _bad_checkpoint(path, "its weights hold values that are not finite numbers")
     weights.syn0[:], weights.syn1[:] = syn0, syn1
-    return RunState(meta["epoch"], meta["chunk"], meta["words_done"], meta["effective_words"],
-                    [tuple(x) for x in meta["loss_history"]])
+    return state
+
+
+def _bad_checkpoint(path: Path, reason: str) -> UserError:
+    return UserError(f"Cannot resume from checkpoint {path}: it is not a readable Embed Studio checkpoint ({reason}).",
+                     hint="Start without --resume (or delete the checkpoint file) to train from the beginning.",
+                     data={"path": str(path)})
 
 
 class Trainer:
@@ -307,6 +430,7 @@ def train(paths: Iterable, config: TrainConfig, progress: Optional[ProgressCallb
     with prepared_corpus(paths, config, progress, cancel) as corpus:
         if config.architecture == "softmax":
             check_softmax_size(corpus.vocab, config)
+        check_memory(len(corpus.vocab), config)
         trainer = Trainer(corpus, config, progress, cancel, checkpoint_path)
         if resume and checkpoint_path and Path(checkpoint_path).exists():
             trainer.state = load_checkpoint(Path(checkpoint_path), trainer.weights, config, corpus.vocab)
