@@ -30,15 +30,17 @@ class FakeSettings:
         self.values[key] = value
 
 
-def open_index_handles() -> Counter:
-    """index.sqlite files this process holds open, with how many descriptors each."""
+def open_index_handles(home: Path | None = None) -> Counter:
+    """index.sqlite files (under ``home``, default: the test's home) this process holds open, with how many
+    descriptors each."""
+    home = home or Path(os.environ["EMBEDSTUDIO_HOME"])
     handles = Counter()
     for fd in Path("/proc/self/fd").iterdir():
         try:
             target = os.readlink(fd)
         except OSError:
             continue
-        if target.endswith("/index.sqlite"):
+        if target.startswith(f"{home}/") and target.endswith("/index.sqlite"):
             handles[target] += 1
     return handles
 
@@ -136,12 +138,20 @@ def test_a_switch_during_an_engine_call_closes_the_collection_after_the_call():
     with controller.using() as collection:
         controller.select("b")
         assert collection.name == "a" and collection.count() == 0  # still usable by the running call
-        with controller.using("a") as other:  # another collection: its own connection, closed after
-            assert other is not collection and other.count() == 0
+        with controller.using("a") as again:  # one connection per collection, shared by the calls
+            assert again is collection
+        assert collection.count() == 0  # the outer call still uses it
+        controller.select("a")
+        assert controller.current() is collection  # selected again while in use: the same connection
+        controller.select("b")
     with pytest.raises(sqlite3.ProgrammingError):
         collection.count()
     assert controller.status().name == "b"
-    assert sum(open_index_handles().values()) == 1
+    with controller.using("a") as other:  # another collection for one call: closed after it
+        assert other.name == "a"
+    assert list(open_index_handles().values()) == [1]
+    controller.close()
+    assert not open_index_handles()
 
 
 def test_user_folders_never_go_into_the_image_demo():
@@ -161,8 +171,8 @@ def test_opening_creates_documents_but_not_images_and_searches_need_folders():
     with pytest.raises(UserError, match="no images collection named 'demo'"):
         images.current()
     assert ImageCollection.names() == []
-    status = images.set_excludes(["*.gif", " "])  # a setting of the collection creates it
-    assert status.excludes == ["*.gif"] and ImageCollection.names() == [DEMO_COLLECTION]
+    assert images.set_excludes(["*.gif", " "]) == ["*.gif"]  # a setting of the collection creates it
+    assert images.status().excludes == ["*.gif"] and ImageCollection.names() == [DEMO_COLLECTION]
     with pytest.raises(UserError, match="has no folders yet") as caught:
         images.call("search_by_label", "cat")
     assert "Add folder" in caught.value.hint

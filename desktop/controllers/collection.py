@@ -63,9 +63,9 @@ class CollectionController:
         self.kind = kind
         self.settings = settings
         self._lock = threading.RLock()
-        self._collection: Optional[Collection] = None
-        self._users: dict[int, int] = {}  # id(collection) -> engine calls using it now
-        self._retired: dict[int, Collection] = {}  # deselected while in use: closed when the last call ends
+        self._open: dict[str, Collection] = {}  # the selected collection (once used) and those calls still use
+        self._users: dict[str, int] = {}  # name -> engine calls using it now
+        self._closing = False  # close() was called: close the selected one too once its calls end
         self._selected = self._first_selection()
 
     @property
@@ -99,9 +99,8 @@ class CollectionController:
         with self._lock:
             if name == self._selected:
                 return False
-            self._selected = name
-            previous, self._collection = self._collection, None
-            self._retire(previous)
+            previous, self._selected = self._selected, name
+            self._close_if_unused(previous)
         self.settings.setValue(self.settings_key, name)
         return True
 
@@ -117,59 +116,50 @@ class CollectionController:
         """The selected collection, opened on first use (a missing one is created when ``create``, which
         defaults to ``create_on_open``; otherwise :class:`UserError`)."""
         with self._lock:
-            if self._collection is None:
-                self._collection = self.kind.open(self._selected, create=self._create(create))
-            return self._collection
+            self._closing = False
+            return self._opened(self._selected, create)
 
-    def _create(self, create: Optional[bool]) -> bool:
-        return self.create_on_open if create is None else create
+    def _opened(self, name: str, create: Optional[bool]) -> Collection:
+        """``name`` open, sharing the connection calls already use (call with the lock held).
+
+        One connection per collection: SQLite keeps the descriptor of a connection closed while another one
+        of this process has the same file open (WAL mode holds a lock), so a second one would linger."""
+        if name not in self._open:
+            self._open[name] = self.kind.open(name, create=self.create_on_open if create is None else create)
+        return self._open[name]
 
     @contextmanager
     def using(self, name: Optional[str] = None, create: Optional[bool] = None) -> Iterator[Collection]:
-        """The selected collection (or the one named ``name``) for one engine call.
+        """The selected collection (or the one named ``name``) for one engine call, on any thread.
 
-        The selected one stays open afterwards; a switch while the call runs closes it when the call
-        ends. Another collection is opened for the call and closed after it."""
+        The selected one stays open afterwards; any other is closed when its last call ends, as is a
+        collection deselected while a call uses it."""
         with self._lock:
-            own = name is None or name == self._selected
-            collection = self.current(create) if own else None
-            if own:
-                self._users[id(collection)] = self._users.get(id(collection), 0) + 1
-        if not own:
-            collection = self.kind.open(name, create=self._create(create))
+            name = name or self._selected
+            collection = self._opened(name, create)
+            self._users[name] = self._users.get(name, 0) + 1
         try:
             yield collection
         finally:
-            if own:
-                self._release(collection)
-            else:
-                collection.close()
+            with self._lock:
+                self._users[name] -= 1
+                self._close_if_unused(name)
 
-    def _release(self, collection: Collection) -> None:
-        with self._lock:
-            left = self._users[id(collection)] - 1
-            if left:
-                self._users[id(collection)] = left
-                return
-            del self._users[id(collection)]
-            retired = self._retired.pop(id(collection), None)
-        if retired is not None:
-            retired.close()
-
-    def _retire(self, collection: Optional[Collection]) -> None:
-        """Close a deselected collection now, or when the calls using it end (call with the lock held)."""
-        if collection is None:
+    def _close_if_unused(self, name: str) -> None:
+        """Close ``name`` unless it is selected (and the tab open) or calls still use it (lock held)."""
+        keep = name == self._selected and not self._closing
+        if keep or self._users.get(name) or name not in self._open:
             return
-        if self._users.get(id(collection)):
-            self._retired[id(collection)] = collection
-        else:
-            collection.close()
+        self._users.pop(name, None)
+        self._open.pop(name).close()
 
     def close(self) -> None:
-        """Close the open collection (the tab is closing); a later call opens it again."""
+        """Close the open collections (the tab is closing), those in use once their calls end; a later
+        call opens the selected one again."""
         with self._lock:
-            previous, self._collection = self._collection, None
-            self._retire(previous)
+            self._closing = True
+            for name in list(self._open):
+                self._close_if_unused(name)
 
     # -- engine calls (for a worker thread) ----------------------------------------------------
 
@@ -192,11 +182,12 @@ class CollectionController:
     def remove_folder(self, folder: str, collection: Optional[str] = None) -> FolderRemoved:
         return self.call("remove_folder", folder, collection=collection)
 
-    def set_excludes(self, patterns: Iterable[str], collection: Optional[str] = None) -> CollectionStatus:
-        """Save the exclude patterns (the next index run applies them); returns the collection's status."""
+    def set_excludes(self, patterns: Iterable[str], collection: Optional[str] = None) -> list[str]:
+        """Save the exclude patterns (the next index run applies them; a single small write, fine on the UI
+        thread, so a Re-index pressed right after sees them); returns them as saved."""
         with self.using(collection, create=True) as opened:
-            opened.set_excludes([p.strip() for p in patterns if p.strip()])
-            return opened.status()
+            opened.set_excludes(patterns)
+            return opened.excludes()
 
     # -- the commands every collection tab shares ----------------------------------------------
 
