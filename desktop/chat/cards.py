@@ -114,14 +114,19 @@ def error(message: str, hint: str = "") -> QWidget:
     return with_text(frame, f"{message}\n{hint}".strip())
 
 
-def folder_list(folders: Sequence[str], on_remove: Callable[[str], None]) -> QWidget:
-    """A collection's folders, one per row, each with a Remove button (``on_remove(folder)``)."""
+def folder_list(folders: Sequence[str], on_remove: Callable[[str], None], unavailable: Sequence[str] = (),
+                unavailable_note: str = "(unavailable)") -> QWidget:
+    """A collection's folders, one per row, each with a Remove button (``on_remove(folder)``); those in
+    ``unavailable`` (an unplugged drive) are greyed and followed by ``unavailable_note``."""
     box = QWidget()
     grid = QGridLayout(box)
     grid.setContentsMargins(0, 0, 0, 0)
     grid.setColumnStretch(2, 1)  # the buttons stay beside their folders
+    lines = []
     for row, folder in enumerate(folders):
-        grid.addWidget(label(folder, selectable=True), row, 0)
+        absent = folder in unavailable
+        lines.append(f"{folder}  {unavailable_note}" if absent else folder)
+        grid.addWidget(label(lines[-1], "muted" if absent else "", selectable=True), row, 0)
         button = QPushButton("Remove")
         button.setObjectName("removeFolder")
         button.setProperty("folder", folder)
@@ -130,7 +135,7 @@ def folder_list(folders: Sequence[str], on_remove: Callable[[str], None]) -> QWi
         grid.addWidget(button, row, 1)
     if not folders:
         grid.addWidget(label("No folders yet.", "muted"), 0, 0)
-    return with_text(box, "\n".join(folders) or "No folders yet.")
+    return with_text(box, "\n".join(lines) or "No folders yet.")
 
 
 def folder_removed(result: dict) -> QLabel:

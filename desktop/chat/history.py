@@ -166,3 +166,52 @@ def _entry(row: tuple) -> HistoryEntry:
     id_, tab, query, payload, kind, result, created, version = row
     return HistoryEntry(id_, tab, query, json.loads(payload) if payload else None, kind, json.loads(result), created,
                         version)
+
+
+# -- result format upgrades --------------------------------------------------------------------------------
+# "index" and "status" 2: documents and images share one IndexReport and one CollectionStatus
+# (embedengine.collections.report); format 1 had one record per kind with its own field names.
+
+def _index_report_v2(old: dict) -> dict:
+    if "items_added" in old:
+        return old
+    common = {"collection": old["collection"], "skipped": old.get("skipped", []), "unavailable": [],
+              "seconds": old.get("seconds", 0.0), "cancelled": old.get("cancelled", False)}
+    if "passages_added" in old:  # documents
+        return {**common, "kind": "documents", "item_noun": "passages", "roots": [],
+                "files_seen": old.get("files_seen", 0), "files_new": old["files_new"],
+                "files_changed": old["files_changed"], "files_unchanged": old["files_unchanged"],
+                "files_removed": old["files_deleted"], "items_added": old["passages_added"],
+                "embedded": old.get("embedded", {}), "caught_up": old.get("caught_up", 0),
+                "items": None, "items_per_s": old.get("passages_per_s", 0.0)}  # the total was not reported
+    indexed = old["indexed"]  # images: one image per file
+    return {**common, "kind": "images", "item_noun": "images", "roots": old.get("roots", []),
+            "files_seen": old.get("found", 0), "files_new": indexed, "files_changed": 0,
+            "files_unchanged": old["unchanged"], "files_removed": old["removed"], "items_added": indexed,
+            "embedded": {"resnet50": indexed} if indexed else {}, "caught_up": 0, "items": old["images"],
+            "items_per_s": old.get("images_per_s", 0.0), "warnings": old.get("warnings", [])}
+
+
+def _collection_status_v2(old: dict) -> dict:
+    if "collections" in old:  # images: every collection's status
+        return {"collections": [_image_status_v2(status) for status in old["collections"]]}
+    if "passages" not in old:
+        return old
+    return {"name": old["name"], "kind": "documents", "item_noun": "passages", "folder": old["folder"],
+            "roots": old["roots"], "unavailable": [], "excludes": old.get("excludes", []), "files": old["files"],
+            "items": old["passages"], "skipped": old["skipped"], "methods": old.get("methods", []),
+            "vector_sets": old.get("vector_sets", []), "pending": old.get("pending", {}), "last_indexed": None,
+            "word_model": old.get("word_model")}
+
+
+def _image_status_v2(old: dict) -> dict:
+    if "items" in old:
+        return old
+    return {"name": old["name"], "kind": "images", "item_noun": "images", "folder": old["folder"],
+            "roots": old["roots"], "unavailable": [], "excludes": old.get("excludes", []), "files": old["images"],
+            "items": old["images"], "skipped": old["skipped"], "methods": ["resnet50"], "vector_sets": [],
+            "pending": {}, "last_indexed": old.get("last_indexed"), "word_model": None}
+
+
+register_result_format("index", 2, _index_report_v2)
+register_result_format("status", 2, _collection_status_v2)
