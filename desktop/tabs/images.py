@@ -1,33 +1,25 @@
 """Images tab: drop, paste or pick a photo to find similar ones; label filter; near-duplicates; indexing.
 
-The engine (:mod:`embedengine.images_index`) does the work off the UI thread through ``ctx.tasks``;
-this module only renders its result dicts (live or replayed from history) with the shared chat cards.
+The engine (:mod:`embedengine.images_index`) does the work off the UI thread through ``ctx.tasks``; the tab's
+state and grammar are :class:`~desktop.controllers.images.ImagesController`'s, the collection bar and its
+commands are shared with the Documents tab (:mod:`desktop.collection_bar`). This module lays out the widgets
+and renders the result dicts (live or replayed from history) with the shared chat cards.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDialog,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSlider,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from desktop.chat import ChatView, cards
+from desktop.collection_bar import CollectionActions, CollectionBar, accept_copy, dropped_folders, local_paths
+from desktop.controllers.images import ImagesController
 from embedengine import images_index as engine
-from embedengine.errors import UserError
 from embedengine.image import IMAGE_EXTENSIONS
 
 RESULTS_K = 15
@@ -46,16 +38,13 @@ HELP_TEXT = """**Finding images**
 * Click a result for a larger preview: open it, show its folder, copy its path, or find **more like this**.
 
 **Collections**
-* **Index folder…** (or drop a folder) adds it to the selected collection; re-indexing only reads new or changed files.
+* **Add folder…** (or drop a folder) adds it to the selected collection (never to the demo: your folders go to
+  "photos"); **Re-index** only reads new or changed files.
 * **dupes** (or **Duplicates**) groups resized, recompressed or cropped copies; move the slider to change the threshold.
-* **status** (or **Folders**) lists the collections, their folders and the files that were skipped, with the
+* **status** (or **Folders…**) shows the collection's folders and the files that were skipped, with the
   reason; **Remove** beside a folder (or **remove /path/to/folder**) takes it out of the collection.
-* **exclude *.gif raw** leaves matching files and folders out of the selected collection (**exclude none** clears)."""
-
-
-def local_paths(mime) -> list[Path]:
-    """Local file and folder paths carried by a drag or the clipboard."""
-    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
+* **exclude *.gif raw** (or **Excludes…**) leaves matching files and folders out of the selected collection
+  (**exclude none** clears)."""
 
 
 def is_image_file(path: Path) -> bool:
@@ -230,74 +219,35 @@ class ImagesTab(QWidget):
         self.ctx = ctx
         self.opener: Callable[[QUrl], Any] = QDesktopServices.openUrl  # tests replace it
         self.preview: Optional[ImagePreview] = None
-        self._collections: dict[str, engine.ImageCollection] = {}
-        self._collections_lock = threading.Lock()
-        self._handles: list = []
+        self.controller = ImagesController(ctx.settings)
         self._demo_started = False
         self.demo_task = None  # the background indexing of the demo photos, once started
-        self.index_task = None  # the latest index run the user started
+        self.bar = CollectionBar("Add a folder of photos to the collection")
         self.chat = ChatView(ctx, tab="images", renderer=self.render, placeholder=PLACEHOLDER, welcome=WELCOME)
         self.chat.submitted.connect(self.answer)
-        self._build_bar()
+        self._input_buttons()
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.chat)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.chat, 1)
+        self.actions = CollectionActions(ctx, self.chat, self.controller, self.bar,
+                                         lambda: {"batch_size": INDEX_BATCH})
         self.setAcceptDrops(True)
         self.chat.input.installEventFilter(_InputFilter(self))
         QShortcut(QKeySequence.StandardKey.Paste, self, self.paste_image,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
-    # -- layout -----------------------------------------------------------------------------------
-
-    def _build_bar(self) -> None:
-        self.collection_box = QComboBox()
-        self.collection_box.setToolTip("The image collection to search")
-        self.collection_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.collection_box.setMinimumContentsLength(8)
-        self.collection_box.currentTextChanged.connect(
-            lambda name: name and self.ctx.settings.setValue("images/collection", name))
-        self.refresh_collections()
-        bar = self.chat.input_bar
-        bar.addWidget(self.collection_box)
+    def _input_buttons(self) -> None:
         self.buttons: dict[str, QPushButton] = {}
         for name, tip, slot in (
             ("Pick image…", "Choose a picture to search with", self.pick_image),
             ("Paste", "Search with the image on the clipboard (Ctrl+V)", self.paste_button),
-            ("Index folder…", "Add a folder of photos to the selected collection", self.pick_folder),
             ("Duplicates", "Group near-duplicate images", lambda: self.chat.ask("dupes")),
-            ("Folders", "The collections' folders and skipped files; remove a folder from here",
-             lambda: self.chat.ask("status")),
         ):
             button = QPushButton(name)
             button.setToolTip(tip)
             button.clicked.connect(slot)
-            bar.addWidget(button)
+            self.chat.input_bar.addWidget(button)
             self.buttons[name] = button
-
-    def refresh_collections(self, select: Optional[str] = None) -> None:
-        """Fill the collection picker (keeps or sets the selection)."""
-        names = engine.collection_names()
-        wanted = select or self.collection_box.currentText() or str(
-            self.ctx.settings.value("images/collection", "") or "")
-        if wanted and wanted not in names:
-            names.append(wanted)
-        self.collection_box.blockSignals(True)
-        self.collection_box.clear()
-        self.collection_box.addItems(names or [engine.DEMO_COLLECTION])
-        self.collection_box.setCurrentText(wanted or (names[0] if names else engine.DEMO_COLLECTION))
-        self.collection_box.blockSignals(False)
-        self.ctx.settings.setValue("images/collection", self.collection_name)
-
-    @property
-    def collection_name(self) -> str:
-        return self.collection_box.currentText() or engine.DEMO_COLLECTION
-
-    def collection(self, name: str, create: bool = False) -> engine.ImageCollection:
-        """An open collection, kept so its vector matrix stays cached between searches."""
-        with self._collections_lock:
-            if name not in self._collections:
-                self._collections[name] = engine.ImageCollection(name, create=create)
-            return self._collections[name]
 
     # -- first launch -------------------------------------------------------------------------------
 
@@ -312,28 +262,24 @@ class ImagesTab(QWidget):
 
         Later launches only finish an interrupted run; once the user removed the demo folder it stays out.
         """
-        first_time = engine.DEMO_COLLECTION not in engine.collection_names()
-        if not first_time and str(engine.demo_folder().resolve()) not in self.collection(engine.DEMO_COLLECTION).roots():
+        state = self.controller.demo_to_index()
+        if state is None:
             return
-        note = self.chat.add_note("") if first_time else None
-        self.demo_task = self._track(self.ctx.tasks.run(
-            self._index_demo, label="index demo images",
-            on_result=lambda report: self._demo_ready(report, note),
-            on_error=lambda error: note.fail(error) if note else self.ctx.status_message(str(error))))
+        note = self.chat.add_note("") if state == "new" else None
+        self.demo_task = self.ctx.tasks.run(
+            self.controller.index, [str(engine.demo_folder())], collection=engine.DEMO_COLLECTION,
+            label="index demo images", on_result=lambda report: self._demo_ready(report, note),
+            on_error=lambda error: note.fail(error) if note else self.ctx.status_message(str(error)))
+        self.actions.watch_index(self.demo_task)
         if note is not None:
             progress = cards.ProgressCard()
             progress.attach(self.demo_task)
             note.set_content([cards.text("Indexing the demo photos so you can try the tab right away…"), progress])
 
-    def _index_demo(self, progress=None, cancel=None) -> engine.IndexReport:
-        return self.collection(engine.DEMO_COLLECTION, create=True).index(
-            [engine.demo_folder()], progress=progress, cancel=cancel)
-
     def _demo_ready(self, report: engine.IndexReport, note) -> None:
-        self.refresh_collections()
         if note is not None:
             note.set_content(cards.markdown(
-                f"The **demo** collection is ready: {report.images} photos. Drop a photo or type **cat**."))
+                f"The **demo** collection is ready: {report.items} photos. Drop a photo or type **cat**."))
 
     # -- queries ------------------------------------------------------------------------------------
 
@@ -347,7 +293,7 @@ class ImagesTab(QWidget):
         """Ask for images similar to the picture at ``path`` (optionally only those labelled ``label``)."""
         path = str(Path(path).expanduser().resolve())
         text = short_name(path) + (f" · label: {label}" if label else "")
-        self.chat.ask(text, {"image": path, "label": label, "collection": self.collection_name})
+        self.chat.ask(text, {"image": path, "label": label, "collection": self.controller.selected})
 
     def pick_image(self) -> None:
         filters = "Images (" + " ".join(f"*{e}" for e in sorted(IMAGE_EXTENSIONS)) + ")"
@@ -384,140 +330,64 @@ class ImagesTab(QWidget):
         image.save(str(path), "PNG")
         return path
 
-    def pick_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Index a folder of photos")
-        if folder:
-            self.index_folders([folder])
+    def remove_folder(self, folder: str, collection: Optional[str] = None) -> None:
+        """Take ``folder`` out of a collection (default: the selected one); its images go, the files stay."""
+        self.actions.remove_folder(collection or self.controller.selected, folder)
 
-    def index_folders(self, folders: list) -> None:
-        """Add folders to the selected collection (user folders never go into "demo") and index them."""
-        name = self.collection_name
-        if name == engine.DEMO_COLLECTION:
-            name = engine.DEFAULT_COLLECTION
-        folders = [str(Path(f).expanduser().resolve()) for f in folders]
-        names = ", ".join(Path(f).name or f for f in folders)
-        self.chat.ask(f"index {names} into '{name}'", {"index": folders, "collection": name})
-
-    # -- drag and drop ------------------------------------------------------------------------------
+    # -- drag and drop: pictures are queries, folders go to the collection bar -----------------------
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         mime = event.mimeData()
-        if mime.hasImage() or any(p.is_dir() or is_image_file(p) for p in local_paths(mime)):
-            event.acceptProposedAction()
+        pictures = mime.hasImage() or any(is_image_file(p) for p in local_paths(mime))
+        accept_copy(event, pictures or bool(dropped_folders(mime)))
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        event.acceptProposedAction()
+        accept_copy(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         mime = event.mimeData()
-        paths = local_paths(mime)
-        folders = [p for p in paths if p.is_dir()]
-        images = [p for p in paths if is_image_file(p)]
+        images = [p for p in local_paths(mime) if is_image_file(p)]
         if images:
             self.query_image(images[0], self.take_label_filter())
         elif mime.hasImage():
             self.query_image(self.save_pasted(QImage(mime.imageData())), self.take_label_filter())
+        folders = dropped_folders(mime)
         if folders:
-            self.index_folders(folders)
-        event.acceptProposedAction()
+            self.actions.index_folders(folders)
+        accept_copy(event)
 
     # -- answering ----------------------------------------------------------------------------------
 
     def answer(self, text: str) -> None:
-        payload = self.chat.last_payload if isinstance(self.chat.last_payload, dict) else {}
+        command = self.controller.parse(text, self.chat.last_payload)
         card = self.chat.add_pending_answer()
-        name = payload.get("collection") or self.collection_name
-        if payload.get("image"):
-            self._track(card.run_task("image_search", self._search, name, payload["image"], payload.get("label") or None))
-        elif payload.get("index"):
-            self._run_index(card, name, payload["index"])
-        elif payload.get("remove"):
-            self._run_remove(card, name, payload["remove"])
-        else:
-            self._answer_text(card, text.strip(), name)
-
-    def _track(self, handle):
-        """Remember a running task so :meth:`shutdown` can cancel it."""
-        self._handles = [h for h in self._handles if h.is_running] + [handle]
-        return handle
-
-    def _run_index(self, card, name: str, folders: list) -> None:
-        handle = self.index_task = self._track(card.run_task("index", self._index, name, folders))
-        handle.finished.connect(lambda _result: self.refresh_collections(select=name))
-
-    def remove_folder(self, name: str, folder: str) -> None:
-        """Take ``folder`` out of collection ``name`` (its images, vectors and thumbnails go; the files stay)."""
-        self.chat.ask(f"remove {folder} from '{name}'", {"remove": folder, "collection": name})
-
-    def _run_remove(self, card, name: str, folder: str) -> None:
-        if any(task is not None and task.is_running for task in (self.index_task, self.demo_task)):
-            card.fail(UserError("an index run is going", hint="remove the folder once it has finished or been cancelled"))
+        if self.actions.run(card, command):
             return
-        handle = self._track(card.run_task("removed", self._remove, name, folder))
-        handle.finished.connect(lambda _result: self.refresh_collections(select=name))
-
-    def _answer_text(self, card, text: str, name: str) -> None:
-        command, _, rest = text.partition(" ")
-        command = command.lower()
-        if command in ("help", "?", ""):
+        args, call = command.args, self.controller.call
+        if command.action == "help":
             card.finish("markdown", {"text": HELP_TEXT})
-        elif command in ("dupes", "duplicates"):
-            try:
-                threshold = float(rest) if rest.strip() else engine.DEFAULT_DUPLICATE_THRESHOLD
-            except ValueError:
-                card.fail(UserError(f"'{rest.strip()}' is not a threshold", hint="for example: dupes 0.9"))
-                return
-            self._track(card.run_task("duplicates", self._duplicates, name, threshold))
-        elif command == "index" and rest.strip():
-            target = engine.DEFAULT_COLLECTION if name == engine.DEMO_COLLECTION else name
-            self._run_index(card, target, [str(Path(rest.strip()).expanduser())])
-        elif command == "remove" and rest.strip():
-            self._run_remove(card, name, str(Path(rest.strip()).expanduser()))
-        elif command == "status":
-            card.finish("status", {"collections": [self.collection(n).status() for n in engine.collection_names()]})
-        elif command == "exclude":
-            self._set_excludes(card, name, rest.split())
+        elif command.action == "image_search":
+            card.run_task("image_search", call, "search", args["image"], k=RESULTS_K, label_filter=args["label"],
+                          collection=args["collection"])
+        elif command.action == "duplicates":
+            card.run_task("duplicates", call, "near_duplicates", args["threshold"], collection=args["collection"])
         else:
-            self._track(card.run_task("image_search", self._label_search, name, text))
-
-    def _set_excludes(self, card, name: str, patterns: list[str]) -> None:
-        """``exclude *.gif raw`` replaces the collection's excludes (``exclude none`` clears them)."""
-        collection = self.collection(name, create=True)
-        collection.set_excludes([] if patterns == ["none"] else patterns)
-        card.finish("status", {"collections": [collection.status()]})
-        self.chat.notify("Excludes saved: re-index the collection to apply them")
-
-    # Engine calls (run on a worker thread)
-
-    def _search(self, name: str, image: str, label: Optional[str]) -> engine.ImageSearchResult:
-        return self.collection(name).search(image, k=RESULTS_K, label_filter=label)
-
-    def _label_search(self, name: str, text: str) -> engine.ImageSearchResult:
-        return self.collection(name).search_by_label(text, k=RESULTS_K)
-
-    def _duplicates(self, name: str, threshold: float) -> engine.DuplicatesResult:
-        return self.collection(name).near_duplicates(threshold)
-
-    def _remove(self, name: str, folder: str) -> engine.FolderRemoved:
-        return self.collection(name).remove_folder(folder)
-
-    def _index(self, name: str, folders: list, progress=None, cancel=None) -> engine.IndexReport:
-        return self.collection(name, create=True).index(folders, progress=progress, cancel=cancel,
-                                                        batch_size=INDEX_BATCH)
+            card.run_task("image_search", call, "search_by_label", args["text"], k=RESULTS_K,
+                          collection=args["collection"])
 
     def recompute_duplicates(self, threshold: float, view: DuplicatesView) -> None:
         """Slider moved: regroup at the new threshold and update the same card."""
-        name = view.result["collection"]
-        self.duplicates_task = self._track(self.ctx.tasks.run(
-            self._duplicates, name, threshold, label="near-duplicates",
-            on_result=lambda result: _if_alive(view.show_result, _jsonable(result))))
+        self.duplicates_task = self.ctx.tasks.run(
+            self.controller.call, "near_duplicates", threshold, collection=view.result["collection"],
+            label="near-duplicates", on_result=lambda result: _if_alive(view.show_result, _jsonable(result)))
 
     # -- rendering (from JSON, so history replays) --------------------------------------------------
 
     def render(self, kind: str, result: Any):
-        renderers = {"image_search": self._render_search, "duplicates": self._render_duplicates,
-                     "index": self._render_index, "status": self._render_status,
-                     "removed": cards.folder_removed}
+        shared = self.actions.render(kind, result)
+        if shared is not None:
+            return shared
+        renderers = {"image_search": self._render_search, "duplicates": self._render_duplicates}
         return renderers[kind](result)
 
     def _render_search(self, result: dict) -> list[QWidget]:
@@ -553,32 +423,6 @@ class ImagesTab(QWidget):
     def _render_duplicates(self, result: dict) -> QWidget:
         return DuplicatesView(result, self.recompute_duplicates, self.show_preview)
 
-    def _render_index(self, report: dict) -> list[QWidget]:
-        state = "Cancelled" if report["cancelled"] else "Indexed"
-        summary = (f"**{state}** '{report['collection']}': {report['indexed']} new or changed, "
-                   f"{report['unchanged']} unchanged, {report['removed']} removed, {len(report['skipped'])} skipped "
-                   f"— {report['images']} images, {report['images_per_s']:.1f} images/s.")
-        widgets = [cards.markdown(summary)]
-        widgets += [cards.text(f"⚠ {w}") for w in report.get("warnings", [])]
-        if report["skipped"]:
-            rows = [[short_name(s["path"]), s["reason"], s["path"]] for s in report["skipped"]]
-            widgets.append(cards.expander(f"Skipped files ({len(rows)})", cards.table(["file", "reason", "path"], rows),
-                                          expanded=True))
-        return widgets
-
-    def _render_status(self, result: dict) -> list[QWidget]:
-        statuses = result["collections"]
-        rows = [[s["name"], s["images"], len(s["skipped"]), "; ".join(s["roots"]), " ".join(s["excludes"])]
-                for s in statuses]
-        widgets = [cards.table(["collection", "images", "skipped", "folders", "excludes"], rows)]
-        for status in statuses:
-            widgets.append(cards.heading(f"Folders of '{status['name']}'"))
-            widgets.append(cards.folder_list(status["roots"], lambda folder, n=status["name"]: self.remove_folder(n, folder)))
-            if status["skipped"]:
-                skipped = cards.table(["file", "reason"], [[s["path"], s["reason"]] for s in status["skipped"]])
-                widgets.append(cards.expander(f"Skipped in '{status['name']}' ({len(status['skipped'])})", skipped))
-        return widgets
-
     def show_preview(self, hit: dict) -> ImagePreview:
         """Open the larger preview of a result (non-modal, so tests and users can keep working)."""
         self.preview = ImagePreview(hit, self.opener, self.query_image, self)
@@ -586,10 +430,8 @@ class ImagesTab(QWidget):
         return self.preview
 
     def shutdown(self) -> None:
-        """Window closing: cancel this tab's running tasks (the stores close with the process)."""
-        for handle in self._handles:
-            if handle.is_running:
-                handle.cancel()
+        """Window closing: close the collection (the window cancels the running tasks)."""
+        self.actions.shutdown()
 
 
 def _if_alive(method: Callable, *args: Any) -> None:

@@ -42,6 +42,7 @@ def index_dropped(qtbot, tab, folder, drop_files):
     assert handle is not None
     handle.progressed.connect(progress.append)
     qtbot.waitUntil(lambda: handle.state == "finished", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not tab.ctx.tasks.active(), timeout=WAIT_MS)  # the status refresh that follows
     return progress
 
 
@@ -53,7 +54,7 @@ def test_drop_index_search_open_and_more_like(qtbot, tab, tmp_path, drop_files):
     assert embedding and embedding[-1].fraction == 1.0 and progress[-1].fraction == 1.0
     index_card = tab.chat.cards()[-1]
     assert index_card.kind == "index" and "broken.pdf" in index_card.as_text()
-    assert tab.status_label.text().startswith("4 files")
+    qtbot.waitUntil(lambda: tab.bar.status_label.text().startswith("4 files"), timeout=WAIT_MS)
 
     card = ask(qtbot, tab, "what causes the ocean tides")
     assert card.kind == "search"
@@ -111,19 +112,20 @@ def test_cancel_indexing_from_the_card_then_excludes_and_reindex(qtbot, tab, tmp
     qtbot.waitUntil(lambda: tab.index_handle.state in ("finished", "cancelled"), timeout=WAIT_MS)
     assert card.kind == "index" and "Cancelled" in card.as_text()
 
-    tab.set_excludes("*.log.txt")
-    qtbot.mouseClick(tab.reindex_button, Qt.MouseButton.LeftButton)
+    tab.actions.set_excludes(["*.log.txt"])
+    qtbot.mouseClick(tab.bar.reindex_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tab.index_handle.state == "finished", timeout=WAIT_MS)
-    assert tab.chat.cards()[-1].kind == "index" and tab.status_label.text().startswith("4 files")
+    assert tab.chat.cards()[-1].kind == "index"
+    qtbot.waitUntil(lambda: tab.bar.status_label.text().startswith("4 files"), timeout=WAIT_MS)
 
 
 def test_typing_demo_indexes_the_shipped_corpus_into_the_demo_collection(qtbot, tab):
     qtbot.keyClicks(tab.chat.input, "demo")
     qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
-    assert tab.collection.name == "demo" and tab.collection_box.currentText() == "demo"
+    assert tab.controller.selected == "demo" and tab.bar.collection_box.currentText() == "demo"
     handle = tab.index_handle
     qtbot.waitUntil(lambda: handle.last_progress is not None and handle.last_progress.done > 0, timeout=WAIT_MS)
-    assert any(Path(root).name == "corpus" for root in tab.collection.store.roots())
+    assert any(Path(root).name == "corpus" for root in tab.controller.current().roots())
     handle.cancel()
     qtbot.waitUntil(lambda: handle.state in ("cancelled", "finished"), timeout=WAIT_MS)
 
@@ -137,16 +139,16 @@ def test_folders_button_lists_folders_and_remove_takes_one_out(qtbot, tab, tmp_p
     (extra / "lava.txt").write_text("Lava flows slowly downhill from the erupting volcano and burns the forest.")
     index_dropped(qtbot, tab, tmp_path / "notes", drop_files)
     index_dropped(qtbot, tab, extra, drop_files)
-    assert tab.status_label.text().startswith("5 files")
+    qtbot.waitUntil(lambda: tab.bar.status_label.text().startswith("5 files"), timeout=WAIT_MS)
 
-    qtbot.mouseClick(tab.folders_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(tab.bar.folders_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tab.chat.cards()[-1].kind == "status", timeout=WAIT_MS)
     buttons = tab.chat.cards()[-1].findChildren(QPushButton, "removeFolder")
     assert len(buttons) == 2
     extra_button = next(b for b in buttons if b.property("folder") == str(extra.resolve()))
     qtbot.mouseClick(extra_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tab.chat.cards()[-1].kind == "removed", timeout=WAIT_MS)
-    assert "1 files removed" in tab.chat.cards()[-1].as_text() and (extra / "lava.txt").exists()
-    qtbot.waitUntil(lambda: tab.status_label.text().startswith("4 files"), timeout=WAIT_MS)
+    assert "1 file removed" in tab.chat.cards()[-1].as_text() and (extra / "lava.txt").exists()
+    qtbot.waitUntil(lambda: tab.bar.status_label.text().startswith("4 files"), timeout=WAIT_MS)
     card = ask(qtbot, tab, "lava flows downhill")
     assert "lava.txt" not in {c.hit["file_name"] for c in passage_cards(card)}

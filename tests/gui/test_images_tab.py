@@ -80,7 +80,7 @@ def test_first_launch_indexes_the_demo_photos(qtbot, ctx, models_dir):
     qtbot.addWidget(widget)
     widget.show()
     qtbot.waitUntil(lambda: widget.demo_task is not None and widget.demo_task.state == "finished", timeout=60_000)
-    assert widget.collection_name == DEMO_COLLECTION
+    assert widget.controller.selected == DEMO_COLLECTION
     note = widget.chat.cards()[-1]
     assert "demo" in note.as_text() and "ready" in note.as_text()
     with ImageCollection.open(DEMO_COLLECTION) as demo:
@@ -153,15 +153,15 @@ def test_dropped_folder_is_indexed_with_skipped_files_then_near_duplicates_are_g
     (folder / "broken.jpg").write_bytes(b"")
     drop_files(tab, [folder])
     indexed = last_answer(qtbot, tab, "index")
-    assert indexed.result_json["indexed"] == 3 and indexed.result_json["collection"] == "photos"
+    assert indexed.result_json["items_added"] == 3 and indexed.result_json["collection"] == "photos"
     assert [s["reason"] for s in indexed.result_json["skipped"]] == ["empty file"]
     assert "broken.jpg" in indexed.as_text()
-    assert tab.collection_name == "photos"
+    assert tab.controller.selected == "photos"
     type_query(qtbot, tab, "status")
     status = last_answer(qtbot, tab, "status")
     assert "broken.jpg" in status.as_text() and "empty file" in status.as_text()
     type_query(qtbot, tab, "exclude *-small.png")
-    assert last_answer(qtbot, tab, "status").result_json["collections"][0]["excludes"] == ["*-small.png"]
+    assert last_answer(qtbot, tab, "status").result_json["excludes"] == ["*-small.png"]
     qtbot.mouseClick(tab.buttons["Duplicates"], Qt.MouseButton.LeftButton)
     dupes = last_answer(qtbot, tab, "duplicates")
     view = dupes.content[0]
@@ -185,7 +185,7 @@ def test_indexing_shows_progress_with_eta_and_can_be_cancelled(qtbot, tab, tmp_p
     qtbot.waitUntil(lambda: "ETA" in progress.label.text(), timeout=30_000)
     qtbot.mouseClick(progress.cancel_button, Qt.MouseButton.LeftButton)
     report = last_answer(qtbot, tab, "index").result_json
-    assert report["cancelled"] and 0 < report["indexed"] < len(list(folder.iterdir()))
+    assert report["cancelled"] and 0 < report["items_added"] < len(list(folder.iterdir()))
     assert "Cancelled" in tab.chat.cards()[-1].as_text()
 
 
@@ -201,23 +201,23 @@ def test_removing_a_folder_from_the_status_card_takes_its_images_out(qtbot, tab,
     folder.mkdir()
     shutil.copy(DEMO / "rocket.jpg", folder / "rocket.jpg")
     drop_files(tab, [folder])
-    assert last_answer(qtbot, tab, "index").result_json["indexed"] == 1
-    qtbot.mouseClick(tab.buttons["Folders"], Qt.MouseButton.LeftButton)
-    buttons = remove_buttons(last_answer(qtbot, tab, "status"))
-    assert set(buttons) == {str(DEMO), str(folder.resolve())}
+    assert last_answer(qtbot, tab, "index").result_json["items_added"] == 1
+    qtbot.mouseClick(tab.bar.folders_button, Qt.MouseButton.LeftButton)
+    buttons = remove_buttons(last_answer(qtbot, tab, "status"))  # the selected collection's folders
+    assert set(buttons) == {str(folder.resolve())}
     qtbot.mouseClick(buttons[str(folder.resolve())], Qt.MouseButton.LeftButton)
     removed = last_answer(qtbot, tab, "removed").result_json
     assert (removed["collection"], removed["files_removed"], removed["files_left"]) == ("photos", 1, 0)
     assert (folder / "rocket.jpg").exists()
     type_query(qtbot, tab, "status")
-    photos = next(s for s in last_answer(qtbot, tab, "status").result_json["collections"] if s["name"] == "photos")
-    assert photos["roots"] == [] and photos["images"] == 0
+    photos = last_answer(qtbot, tab, "status").result_json
+    assert (photos["name"], photos["roots"], photos["items"]) == ("photos", [], 0)
 
 
 def test_a_removed_demo_folder_stays_out_on_the_next_launch(qtbot, tab, ctx):
     from desktop.tabs.images import ImagesTab
 
-    tab.remove_folder(DEMO_COLLECTION, str(DEMO.resolve()))
+    tab.remove_folder(str(DEMO.resolve()), DEMO_COLLECTION)
     assert last_answer(qtbot, tab, "removed").result_json["files_left"] == 0
     relaunched = ImagesTab(ctx)
     qtbot.addWidget(relaunched)
@@ -225,4 +225,5 @@ def test_a_removed_demo_folder_stays_out_on_the_next_launch(qtbot, tab, ctx):
     qtbot.waitExposed(relaunched)
     qtbot.wait(200)
     assert relaunched.demo_task is None
-    assert relaunched.collection(DEMO_COLLECTION).count() == 0
+    with ImageCollection.open(DEMO_COLLECTION) as demo:
+        assert demo.count() == 0
