@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from typing import Optional
 
@@ -13,6 +12,8 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QVBoxLayout, QWidget
 from desktop.chat import cards
 from embedengine import __version__ as engine_version
 from embedengine import runtime
+from embedengine.errors import UserError
+from embedengine.manifest import read_manifest
 
 # What the models are and under which terms their weights are used (stated, not read from the files).
 KNOWN_MODELS = {
@@ -41,10 +42,9 @@ def versions() -> list[tuple[str, str]]:
 
 def model_rows() -> list[tuple[str, str, str, str]]:
     """(model, description, licence, source package) merging manifest.json with the known licences."""
-    manifest_path = runtime.models_dir() / "manifest.json"
     try:
-        manifest = json.loads(manifest_path.read_text()).get("models", {})
-    except (OSError, ValueError):
+        manifest = read_manifest()["models"]
+    except UserError:  # a damaged manifest: `embedstudio models info` says what is wrong
         manifest = {}
     rows = []
     for key, (description, licence) in KNOWN_MODELS.items():

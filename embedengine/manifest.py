@@ -13,18 +13,17 @@ files should be. A damaged manifest, a changed file, or one that does not parse 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
 from pathlib import Path
 from typing import Any, Optional
 
+from .collections.files import file_sha256 as sha256_of_file
 from .runtime import BUILD_HINT, REBUILD_HINT, ModelDamagedError, ModelMissingError, first_line, models_dir
 
 MANIFEST = "manifest.json"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_CHUNK = 1 << 20
 
 
 class ManifestDamagedError(ModelDamagedError):
@@ -107,11 +106,7 @@ def file_sha256(path: Path) -> str:
         known = _HASHES.get(key)
     if known is not None:
         return known
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    value = digest.hexdigest()
+    value = sha256_of_file(path)
     with _HASHES_LOCK:
         _HASH_RUNS[0] += 1
     if _version(path) == key:  # not changed while it was read
