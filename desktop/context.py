@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 
 from desktop.chat.history import HistoryStore
 from desktop.workers import TaskHandle, TaskRunner
@@ -65,6 +66,7 @@ class AppContext(QObject):
         self.word_model_name: str = ""
         self.word_model: Any = None  # embedengine.word2vec.WordVectors
         self.launch_args: list[str] = []  # command-line options given to `embedstudio` (e.g. "--no-demo")
+        self.open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl  # files and folders; tests record instead
         self.apply_engine_settings()
 
     # -- preferences ------------------------------------------------------------------------------

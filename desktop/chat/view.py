@@ -22,7 +22,6 @@ from desktop.chat.history import HistoryEntry, UnknownResultFormat, upgrade_resu
 from desktop.chat.input import ChatInput
 from desktop.workers import TaskHandle, describe_error
 from embedengine.results import to_jsonable
-from embedengine.tasks import Progress
 
 Content = Union[QWidget, str, Sequence[QWidget], None]
 Renderer = Callable[[str, Any], Content]

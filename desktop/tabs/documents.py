@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from PySide6.QtCore import QUrl, Qt
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QToolButton,
                                QVBoxLayout, QWidget)
 
@@ -98,7 +98,6 @@ class DocumentsTab(QWidget):
     def __init__(self, ctx, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.opener: Callable[[QUrl], Any] = QDesktopServices.openUrl  # injectable (tests)
         self.controller = DocumentsController(ctx.settings)
         self.setAcceptDrops(True)
         self.bar = CollectionBar("Add a folder to the collection")
@@ -202,7 +201,7 @@ class DocumentsTab(QWidget):
             card.run_task("search", call, "search", args["query"], method, TOP_K, **self.search_options())
 
     def open_hit(self, hit: dict) -> None:
-        self.opener(file_url(hit["path"], hit.get("page")))
+        self.ctx.open_url(file_url(hit["path"], hit.get("page")))
 
     def copy_path(self, hit: dict) -> None:
         QGuiApplication.clipboard().setText(hit["path"])

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from desktop.chat import ChatView, cards
@@ -217,7 +217,6 @@ class ImagesTab(QWidget):
     def __init__(self, ctx, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.opener: Callable[[QUrl], Any] = QDesktopServices.openUrl  # tests replace it
         self.preview: Optional[ImagePreview] = None
         self.controller = ImagesController(ctx.settings)
         self._demo_started = False
@@ -425,7 +424,7 @@ class ImagesTab(QWidget):
 
     def show_preview(self, hit: dict) -> ImagePreview:
         """Open the larger preview of a result (non-modal, so tests and users can keep working)."""
-        self.preview = ImagePreview(hit, self.opener, self.query_image, self)
+        self.preview = ImagePreview(hit, self.ctx.open_url, self.query_image, self)
         self.preview.show()
         return self.preview
 

@@ -24,7 +24,7 @@ def register_collection_commands(sub, kind: type[Collection], index_options: Opt
     """Add index/remove/status/list for ``kind`` to ``sub``; returns the index parser (for kind options)."""
     noun = kind.item_noun
     index = add_command(sub, "index", lambda args: run_index(kind, args, index_options),
-                        f"add folders to a collection and (re)index it incrementally", format_index)
+                        "add folders to a collection and (re)index it incrementally", format_index)
     index.add_argument("folders", nargs="*", type=Path, metavar="FOLDER",
                        help="folders (or files) to add; none re-indexes the collection's folders")
     index.add_argument("--exclude", nargs="+", action="extend", default=None, metavar="GLOB",

@@ -63,7 +63,7 @@ def test_drop_index_search_open_and_more_like(qtbot, tab, tmp_path, drop_files):
     assert "<span style=" in first.snippet.text()  # best sentence highlighted
 
     opened = []
-    tab.opener = opened.append
+    tab.ctx.open_url = opened.append
     qtbot.mouseClick(first.buttons["Open"], Qt.MouseButton.LeftButton)
     assert opened[0].toLocalFile() == str(notes["nature.pdf"]) and opened[0].fragment() == "page=2"
 

@@ -110,7 +110,7 @@ def test_pasting_an_image_from_the_clipboard_searches_with_it(qtbot, tab):
 
 def test_clicking_a_result_opens_a_preview_with_working_actions(qtbot, tab, tmp_path, drop_files):
     opened: list[QUrl] = []
-    tab.opener = opened.append
+    tab.ctx.open_url = opened.append
     drop_files(tab, [variant_file(tmp_path, "coffee.webp")])
     card = last_answer(qtbot, tab, "image_search")
     grid = card.findChildren(ImageGrid)[0]
