@@ -15,9 +15,10 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QPushButton, QSizePolicy,
-                               QWidget)
+                               QVBoxLayout, QWidget)
 
 from desktop import collection_cards
+from desktop.chat import ChatView
 from desktop.controllers import CollectionController, Command
 from embedengine.collections.report import CollectionStatus
 from embedengine.errors import UserError
@@ -311,3 +312,49 @@ class CollectionActions(QObject):
     def shutdown(self) -> None:
         """The tab is closing: close the collection (once the calls using it have ended)."""
         self.controller.close()
+
+
+class CollectionTab(QWidget):
+    """The frame of a collection tab: its controller, the :class:`CollectionBar` above a ``ChatView``, and the
+    :class:`CollectionActions` joining them. A tab sets the class attributes and implements ``answer`` and
+    ``render``; :meth:`build_input_bar` adds its own widgets under the conversation."""
+
+    title = ""
+    tab_key = ""  # the chat history's and the settings' name for the tab
+    controller_class: type[CollectionController]
+    folder_caption = "Add a folder to the collection"
+    welcome = ""
+    placeholder = "Ask…"
+
+    def __init__(self, ctx, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.controller = self.controller_class(ctx.settings)
+        self.bar = CollectionBar(self.folder_caption)
+        self.chat = ChatView(ctx, tab=self.tab_key, renderer=self.render, welcome=self.welcome,
+                             placeholder=self.placeholder)
+        self.chat.submitted.connect(self.answer)
+        self.build_input_bar()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.chat, 1)
+        self.actions = CollectionActions(ctx, self.chat, self.controller, self.bar, self.index_options,
+                                         self.method_label)
+        self.setAcceptDrops(True)
+
+    def build_input_bar(self) -> None:
+        """Hook: add the tab's widgets to ``self.chat.input_bar`` (and ``self.bar.add_widget``)."""
+
+    def index_options(self) -> dict:
+        """Options of the tab's index runs (documents: methods and word model)."""
+        return {}
+
+    def method_label(self, key: str) -> str:
+        """How cards name a vector method."""
+        return key
+
+    def answer(self, text: str) -> None:
+        raise NotImplementedError
+
+    def render(self, kind: str, result: Any):
+        raise NotImplementedError

@@ -155,14 +155,8 @@ class TextEncoder(Encoder):
         self._load()
         return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
 
-    def iter_encode(
-        self,
-        texts: Sequence[str],
-        *,
-        progress: Optional[ProgressCallback] = None,
-        cancel: Optional[CancelToken] = None,
-        batch_size: Optional[int] = None,
-    ) -> Iterator[TextBatch]:
+    def iter_encode(self, texts: Sequence[str], *, progress: Optional[ProgressCallback] = None,
+                    cancel: Optional[CancelToken] = None, batch_size: Optional[int] = None) -> Iterator[TextBatch]:
         """One :class:`TextBatch` per finished batch (longest texts first), covering every text once.
 
         A batch holds at most ``batch_size`` texts. As each batch finishes, ``progress`` gets a

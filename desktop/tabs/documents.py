@@ -15,10 +15,10 @@ from typing import Any, Optional
 from PySide6.QtCore import QUrl, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QToolButton,
-                               QVBoxLayout, QWidget)
+                               QWidget)
 
-from desktop.chat import ChatView, cards
-from desktop.collection_bar import CollectionActions, CollectionBar
+from desktop.chat import cards
+from desktop.collection_bar import CollectionTab
 from desktop.controllers.documents import DocumentsController
 from embedengine.collections.report import CollectionStatus
 from embedengine.documents import METHODS
@@ -90,32 +90,24 @@ class PassageCard(QFrame):
         return row
 
 
-class DocumentsTab(QWidget):
+class DocumentsTab(CollectionTab):
     """Collections of the user's documents, searched in a conversation."""
 
     title = "Documents"
+    tab_key = "documents"
+    controller_class = DocumentsController
+    welcome = WELCOME
+    placeholder = "Ask your documents…  (status · compare mode below)"
 
     def __init__(self, ctx, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.controller = DocumentsController(ctx.settings)
-        self.setAcceptDrops(True)
-        self.bar = CollectionBar("Add a folder to the collection")
+        super().__init__(ctx, parent)
+        self.actions.status_changed.connect(self._status_changed)
+
+    def build_input_bar(self) -> None:
         self.word_vectors_box = QCheckBox("+ word vectors")
         self.word_vectors_box.setToolTip("Also index with the active word model's methods (word-vector average and "
                                          "TF-IDF weighted average)")
         self.bar.add_widget(self.word_vectors_box)
-        self.chat = ChatView(ctx, tab="documents", renderer=self.render, welcome=WELCOME,
-                             placeholder="Ask your documents…  (status · compare mode below)")
-        self.chat.submitted.connect(self.answer)
-        self._input_bar()
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.chat, 1)
-        self.actions = CollectionActions(ctx, self.chat, self.controller, self.bar, self.index_options, method_label)
-        self.actions.status_changed.connect(self._status_changed)
-
-    def _input_bar(self) -> None:
         self.method_box = QComboBox()
         self.method_box.setToolTip("Ranking method")
         self.method_box.activated.connect(
@@ -165,6 +157,9 @@ class DocumentsTab(QWidget):
 
     def available_methods(self) -> list[str]:
         return [self.method_box.itemData(i) for i in range(self.method_box.count())]
+
+    def method_label(self, key: str) -> str:
+        return METHODS[key].label if key in METHODS else key
 
     def index_options(self) -> dict:
         methods = ["minilm"] + (["minilm-int8"] if self.ctx.text_variant == "int8" else [])
@@ -240,7 +235,3 @@ class DocumentsTab(QWidget):
     def _render_compare(self, result: dict) -> list[QWidget]:
         return [cards.text(f"Top {COMPARE_K} per method for “{result['query']}”"),
                 cards.table(result["headers"], result["rows"])]
-
-
-def method_label(key: str) -> str:
-    return METHODS[key].label if key in METHODS else key

@@ -16,8 +16,8 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
-from desktop.chat import ChatView, cards
-from desktop.collection_bar import CollectionActions, CollectionBar, accept_copy, dropped_folders, local_paths
+from desktop.chat import cards
+from desktop.collection_bar import CollectionTab, accept_copy, dropped_folders, local_paths
 from desktop.controllers.images import ImagesController
 from embedengine import images_index as engine
 from embedengine.image import IMAGE_EXTENSIONS
@@ -209,33 +209,29 @@ class _InputFilter(QObject):
         return False
 
 
-class ImagesTab(QWidget):
+class ImagesTab(CollectionTab):
     """Find similar photos by dropping, pasting or picking one; filter by label; group near-duplicates."""
 
     title = "Images"
+    tab_key = "images"
+    controller_class = ImagesController
+    folder_caption = "Add a folder of photos to the collection"
+    welcome = WELCOME
+    placeholder = PLACEHOLDER
 
     def __init__(self, ctx, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
         self.preview: Optional[ImagePreview] = None
-        self.controller = ImagesController(ctx.settings)
         self._demo_started = False
         self.demo_task = None  # the background indexing of the demo photos, once started
-        self.bar = CollectionBar("Add a folder of photos to the collection")
-        self.chat = ChatView(ctx, tab="images", renderer=self.render, placeholder=PLACEHOLDER, welcome=WELCOME)
-        self.chat.submitted.connect(self.answer)
-        self._input_buttons()
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.chat, 1)
-        self.actions = CollectionActions(ctx, self.chat, self.controller, self.bar,
-                                         lambda: {"batch_size": INDEX_BATCH})
-        self.setAcceptDrops(True)
+        super().__init__(ctx, parent)
         self.chat.input.installEventFilter(_InputFilter(self))
         QShortcut(QKeySequence.StandardKey.Paste, self, self.paste_image,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
-    def _input_buttons(self) -> None:
+    def index_options(self) -> dict:
+        return {"batch_size": INDEX_BATCH}
+
+    def build_input_bar(self) -> None:
         self.buttons: dict[str, QPushButton] = {}
         for name, tip, slot in (
             ("Pick image…", "Choose a picture to search with", self.pick_image),
