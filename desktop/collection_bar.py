@@ -22,6 +22,7 @@ from desktop.chat import ChatView
 from desktop.controllers import CollectionController, Command
 from embedengine.collections.report import CollectionStatus
 from embedengine.errors import UserError
+from embedengine.results import plural
 
 BUSY = "an index run is going"
 
@@ -132,9 +133,9 @@ class CollectionBar(QWidget):
             self.status_label.set_full_text("No folders yet: drop one here")
             return
         self.excludes = list(status.excludes)
-        text = f"{status.files:,} files · {status.items:,} {status.item_noun} · {len(status.skipped)} skipped"
+        text = f"{plural(status.files, 'file')} · {status.items:,} {status.item_noun} · {len(status.skipped)} skipped"
         if status.unavailable:
-            text += f" · {len(status.unavailable)} folder(s) unavailable"
+            text += f" · {plural(len(status.unavailable), 'folder')} unavailable"
         self.status_label.set_full_text(text)
 
     # -- dialogs -------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import ClassVar, Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from embedengine.errors import UserError
-from embedengine.results import display_text
+from embedengine.results import display_text, plural
 from embedengine.store import CollectionStore, FileEntry, Item, Plan, list_collections
 from embedengine.tasks import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, checkpoint, emit
 
@@ -193,7 +193,7 @@ class Collection:
             raise TypeError(f"unexpected index options for {self.kind}: {sorted(options)}")
 
     def _plan(self, report: IndexReport, progress, cancel) -> Plan:
-        emit(progress, Progress("scan", message=f"looking for files in {len(report.roots)} folder(s)…"))
+        emit(progress, Progress("scan", message=f"looking for files in {plural(len(report.roots), 'folder')}…"))
         paths, passed_over = [], []
         for path in walk_files(report.roots, self.extensions, self.excludes(), passed_over):
             paths.append(path)

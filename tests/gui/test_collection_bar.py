@@ -163,7 +163,7 @@ def test_folders_card_marks_an_unavailable_folder_and_keeps_its_remove_button(qt
     assert "4 files" in card.as_text()  # its passages stay in the index
     buttons = card.findChildren(QPushButton, "removeFolder")
     assert [b.property("folder") for b in buttons] == [str(notes.resolve())]
-    assert "1 folder(s) unavailable" in tab.bar.status_label.full_text  # the bar shows the new status too
+    assert "1 folder unavailable" in tab.bar.status_label.full_text  # the bar shows the new status too
 
 
 # -- answers saved before the collections were one concept --------------------------------------------
