@@ -34,6 +34,7 @@ from .runtime import (
     provider_preference,
     session_provider_label,
 )
+from .safety import NotRegularFile, open_regular_file
 from .tasks import CancelToken, Cancelled, Progress, ProgressCallback, RateMeter, checkpoint, emit
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -46,6 +47,7 @@ ORIENTATION_TAG = 0x0112
 DECODE_NICENESS = 5  # decoder threads run this much nicer than inference (Linux)
 SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture by 90°
 DEFAULT_BATCH_SIZE = 16  # images per inference call
+MAX_ASPECT_RATIO = 50  # long side / short side beyond this is a strip or a line, not a picture: refused
 
 _REASON_HINTS = {
     "empty file": "The file has 0 bytes; it may still be downloading or was not saved properly.",
@@ -117,8 +119,11 @@ def _array_to_image(array: np.ndarray, name: str) -> Image.Image:
 
 
 def _load_file(path: Path, name: str, draft_side: int) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode a regular file (a FIFO or device would block: refused)."""
     try:
-        handle = open(path, "rb")
+        handle = open_regular_file(path)
+    except NotRegularFile as error:
+        raise ImageLoadError(name, error.reason, hint=error.hint) from error
     except OSError as error:
         raise ImageLoadError(name, f"unreadable: {error.strerror or error}") from error
     with handle:
@@ -160,6 +165,7 @@ def _open(stream, name: str) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageLoadError(name, "corrupt or truncated") from error
     _check_pixel_limit(image, name)
+    _check_aspect_ratio(image, name)
     return image
 
 
@@ -171,6 +177,15 @@ def _check_pixel_limit(image: Image.Image, name: str) -> None:
             name, "too large (decompression bomb)",
             hint=f"It has {image.width}×{image.height} pixels, more than the {limit:,} pixel safety limit.",
         )
+
+
+def _check_aspect_ratio(image: Image.Image, name: str) -> None:
+    """Refuse, before decoding, a long side over ``MAX_ASPECT_RATIO`` times the short side."""
+    width, height = image.size
+    if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+        raise ImageLoadError(name, f"extreme aspect ratio ({width}×{height}; the limit is {MAX_ASPECT_RATIO}:1)",
+                             hint="One side is so much longer than the other that it is a strip or a line, "
+                                  "not a picture.")
 
 
 def _upright_size(image: Image.Image) -> tuple[int, int]:
@@ -237,14 +252,23 @@ def _lab_to_rgb(image: Image.Image) -> Image.Image:
 
 
 def preprocess(image: Image.Image) -> np.ndarray:
-    """uint8 [224, 224, 3]: short side resized to 256 (bilinear), then the centre 224×224."""
+    """uint8 [224, 224, 3]: short side resized to 256 (bilinear), then the centre 224×224.
+
+    Only the source region under the crop is resized (``resize(box=...)``, the same pixels): a 1×10000
+    strip would otherwise become a 256×2,560,000 intermediate image (2 GB).
+    """
     image = to_rgb(image)
-    width, height = image.size
+    box = _crop_box(*image.size)
+    return np.asarray(image.resize((CROP_SIZE, CROP_SIZE), Image.Resampling.BILINEAR, box=box), dtype=np.uint8)
+
+
+def _crop_box(width: int, height: int) -> tuple[float, float, float, float]:
+    """The region of a ``width``×``height`` image that becomes the centre crop after the resize."""
     scale = RESIZE_SHORT_SIDE / min(width, height)
-    size = (max(CROP_SIZE, round(width * scale)), max(CROP_SIZE, round(height * scale)))
-    resized = image.resize(size, Image.Resampling.BILINEAR)
-    left, top = (size[0] - CROP_SIZE) // 2, (size[1] - CROP_SIZE) // 2
-    return np.asarray(resized.crop((left, top, left + CROP_SIZE, top + CROP_SIZE)), dtype=np.uint8)
+    resized = (max(CROP_SIZE, round(width * scale)), max(CROP_SIZE, round(height * scale)))
+    x_scale, y_scale = resized[0] / width, resized[1] / height
+    left, top = (resized[0] - CROP_SIZE) // 2, (resized[1] - CROP_SIZE) // 2
+    return left / x_scale, top / y_scale, (left + CROP_SIZE) / x_scale, (top + CROP_SIZE) / y_scale
 
 
 def make_thumbnail(image: Image.Image, size: int = 256) -> Image.Image:

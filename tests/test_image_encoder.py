@@ -115,6 +115,18 @@ def test_preprocess_any_aspect_gives_model_input(size):
     assert out.shape == (224, 224, 3) and (out == (10, 200, 30)).all()
 
 
+@pytest.mark.parametrize("size", [(640, 480), (480, 640), (3000, 2000), (257, 1000), (50, 900), (7, 3)])
+def test_preprocess_resizing_only_the_crop_matches_resize_then_crop(photos, size):
+    """Only the region under the centre crop is resized (no huge intermediate image), with the same pixels."""
+    image = Image.fromarray(photos["china"]).resize(size, Image.Resampling.BILINEAR)
+    scale = 256 / min(size)
+    resized = image.resize((max(224, round(size[0] * scale)), max(224, round(size[1] * scale))),
+                           Image.Resampling.BILINEAR)
+    left, top = (resized.width - 224) // 2, (resized.height - 224) // 2
+    expected = np.asarray(resized.crop((left, top, left + 224, top + 224)), dtype=np.int16)
+    assert np.abs(preprocess(image).astype(np.int16) - expected).max() <= 1
+
+
 def test_thumbnail_keeps_aspect():
     thumb = make_thumbnail(Image.new("RGB", (800, 400)), 128)
     assert thumb.size == (128, 64)

@@ -3,6 +3,9 @@
 :func:`extract` returns a :class:`Document` (one :class:`Page` per PDF page, one page otherwise) or
 raises :class:`ExtractError` whose ``reason`` is short and human ("binary file, not text",
 "corrupt PDF", "unreadable: Permission denied", "deleted during indexing", ...).
+
+Every file is bounded before its text is kept: bytes read, characters of text and extraction time
+(the limits below); a file over a limit is refused with a reason naming it.
 """
 
 from __future__ import annotations
@@ -11,16 +14,23 @@ import codecs
 import hashlib
 import io
 import re
+import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Optional
 
+from embedengine.safety import NotRegularFile, open_regular_file
+
 TEXT_EXTENSIONS = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
 HTML_EXTENSIONS = frozenset({".html", ".htm", ".xhtml"})
 PDF_EXTENSIONS = frozenset({".pdf"})
 SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | HTML_EXTENSIONS | PDF_EXTENSIONS
-MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_FILE_BYTES = 200 * 1024 * 1024  # bytes read from any one file (a PDF with pictures can be big)
+MAX_TEXT_CHARS = 10_000_000  # characters of text one file may give (~5,000 book pages); more: skipped
+MAX_TEXT_FILE_BYTES = 40 * 1024 * 1024  # text/HTML files: ≥ 1 character per 4 bytes, so more is surely too much text
+EXTRACT_TIME_LIMIT_S = 30.0  # seconds one file's extraction may take (checked between PDF pages, HTML chunks)
+HTML_CHUNK_CHARS = 1 << 20  # the HTML parser is fed this much at a time, limits checked in between
 _SNIFF = 8192
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
@@ -66,13 +76,13 @@ def file_kind(path: str | Path) -> Optional[str]:
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes, or :class:`ExtractError` naming why they cannot be read."""
+    """The bytes of a regular file within the size limits, or :class:`ExtractError` naming why not."""
     try:
-        size = Path(path).stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ExtractError(f"too large ({size / 2**20:.0f} MB; limit {MAX_FILE_BYTES / 2**20:.0f} MB)")
-        with open(path, "rb") as handle:
+        _check_size(path, Path(path).stat().st_size)
+        with open_regular_file(path) as handle:
             return handle.read()
+    except NotRegularFile as error:
+        raise ExtractError(error.reason) from None
     except FileNotFoundError:
         raise ExtractError("deleted during indexing") from None
     except IsADirectoryError:
@@ -81,23 +91,51 @@ def read_bytes(path: str | Path) -> bytes:
         raise ExtractError(f"unreadable: {error.strerror or error}") from None
 
 
+def _check_size(path: str | Path, size: int) -> None:
+    """Refuse a file over ``MAX_FILE_BYTES`` (text and HTML: ``MAX_TEXT_FILE_BYTES``) before reading it."""
+    limit = MAX_FILE_BYTES if file_kind(path) == "pdf" else MAX_TEXT_FILE_BYTES
+    if size > limit:
+        raise ExtractError(f"too large ({size / 2**20:,.1f} MB; the limit is {limit / 2**20:,.0f} MB)")
+
+
 def extract(path: str | Path, data: Optional[bytes] = None) -> Document:
-    """Text of a supported file (``data`` = its bytes when already read)."""
+    """Text of a supported file (``data`` = its bytes when already read), within the module's limits."""
     kind = file_kind(path)
     if kind is None:
         raise ExtractError(f"unsupported file type '{Path(path).suffix or '(none)'}'")
     data = read_bytes(path) if data is None else data
+    _check_size(path, len(data))
     if not data.strip():
         raise ExtractError("empty file")
     digest = hashlib.sha256(data).hexdigest()
+    clock = _Clock()
     if kind == "pdf":
-        pages, encoding = pdf_pages(data), ""
+        pages, encoding = pdf_pages(data, clock), ""
     else:
         text, encoding = decode_text(data)
-        pages = [Page(None, html_to_text(text) if kind == "html" else normalise_newlines(text))]
+        pages = [Page(None, html_to_text(text, clock) if kind == "html" else normalise_newlines(text))]
+    check_text_size(sum(len(page.text) for page in pages))
     if not any(page.text.strip() for page in pages):
         raise ExtractError("no text layer (scanned PDF?)" if kind == "pdf" else "no text")
     return Document(str(path), kind, pages, digest, len(data), encoding)
+
+
+class _Clock:
+    """Time since one file's extraction started; :meth:`check` refuses it past ``EXTRACT_TIME_LIMIT_S``."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def check(self) -> None:
+        if time.monotonic() - self.started > EXTRACT_TIME_LIMIT_S:
+            raise ExtractError(f"extraction took too long (over {EXTRACT_TIME_LIMIT_S:g} s)")
+
+
+def check_text_size(chars: int, where: str = "") -> None:
+    """Refuse more than ``MAX_TEXT_CHARS`` characters of text (``where``: how far extraction got)."""
+    if chars > MAX_TEXT_CHARS:
+        counted = f"over {MAX_TEXT_CHARS:,} characters {where}" if where else f"{chars:,} characters"
+        raise ExtractError(f"too much text ({counted}; the limit is {MAX_TEXT_CHARS:,})")
 
 
 # -- plain text ---------------------------------------------------------------------------------
@@ -149,6 +187,7 @@ class _VisibleText(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.chars = 0  # characters of visible text so far
         self.hidden_depth = 0
         self.title: list[str] = []
         self._in_title = False
@@ -174,12 +213,19 @@ class _VisibleText(HTMLParser):
             self.title.append(data)
         elif not self.hidden_depth:
             self.parts.append(data)
+            self.chars += len(data)
 
 
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML page: title first, then body text; scripts and styles dropped."""
+def html_to_text(html: str, clock: Optional[_Clock] = None) -> str:
+    """Visible text of an HTML page: title first, then body text; scripts and styles dropped.
+
+    Fed in chunks, the time limit (``clock``) and the text limit are checked as it goes."""
     parser = _VisibleText()
-    parser.feed(html)
+    clock = clock or _Clock()
+    for start in range(0, len(html), HTML_CHUNK_CHARS):
+        parser.feed(html[start:start + HTML_CHUNK_CHARS])
+        clock.check()
+        check_text_size(parser.chars, "so far")
     parser.close()
     body = "".join(parser.parts)
     title = " ".join("".join(parser.title).split())
@@ -192,12 +238,16 @@ def html_to_text(html: str) -> str:
 
 # -- PDF ----------------------------------------------------------------------------------------
 
-def pdf_pages(data: bytes) -> list[Page]:
-    """Text of each page via pypdf; problems become :class:`ExtractError`."""
+# pypdf's own limits (pypdf.errors.LimitReachedError) that mean "inflates too much" rather than "too complex"
+_DECOMPRESSION_LIMITS = re.compile(r"decompress|decoding work|declared|requested|buffer size", re.IGNORECASE)
+
+
+def pdf_pages(data: bytes, clock: Optional[_Clock] = None) -> list[Page]:
+    """Text of each page via pypdf; problems and limits become :class:`ExtractError`."""
     import logging
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     if not data.lstrip()[:5].startswith(b"%PDF"):
@@ -206,13 +256,37 @@ def pdf_pages(data: bytes) -> list[Page]:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted and not _try_empty_password(reader):
             raise ExtractError("encrypted PDF (password protected)")
-        return [Page(number, normalise_newlines(page.extract_text() or ""))
-                for number, page in enumerate(reader.pages, start=1)]
+        return _read_pages(reader, clock or _Clock())
     except ExtractError:
         raise
+    except LimitReachedError as error:
+        raise ExtractError(_limit_reason(error)) from None
+    except MemoryError:
+        raise ExtractError("PDF too large when decompressed (out of memory)") from None
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError,
             RecursionError, AssertionError) as error:
         raise ExtractError(f"corrupt PDF ({type(error).__name__}: {str(error)[:80]})") from None
+
+
+def _read_pages(reader, clock: _Clock) -> list[Page]:
+    """Page texts, checking the time and text limits after each page; decoded streams are let go
+    page by page (pypdf keeps every object it resolved, so a PDF of many inflating pages piles up)."""
+    pages, chars, total = [], 0, len(reader.pages)
+    for number, page in enumerate(reader.pages, start=1):
+        pages.append(Page(number, normalise_newlines(page.extract_text() or "")))
+        reader.resolved_objects.clear()
+        chars += len(pages[-1].text)
+        check_text_size(chars, f"in the first {number:,} of {total:,} pages")
+        if number < total:
+            clock.check()  # before starting another page
+    return pages
+
+
+def _limit_reason(error: Exception) -> str:
+    """A pypdf safety limit as a reason: too large when decompressed, or too complex."""
+    detail = str(error).strip().rstrip(".!")[:80]
+    kind = "too large when decompressed" if _DECOMPRESSION_LIMITS.search(detail) else "too complex"
+    return f"PDF {kind} (pypdf limit: {detail})"
 
 
 def _try_empty_password(reader) -> bool:

@@ -8,6 +8,7 @@ with plain NumPy, so a corpus larger than memory is read from text once and trai
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import BinaryIO, Iterable, Iterator, Optional, Sequence
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.safety import NotRegularFile, open_regular_file
 from embedengine.tasks import CancelToken, Progress, ProgressCallback, RateMeter, Throttle, checkpoint, emit
 
 SENTENCE_END = -1
@@ -25,6 +27,8 @@ _LETTERS_DIGITS = r"[^\W_]+(?:'[^\W_]+)*"
 _TOKEN_RE = {False: re.compile(_LETTERS), True: re.compile(_LETTERS_DIGITS)}
 _SNIFF_BYTES = 8192
 _LINES_PER_BLOCK = 2000
+MAX_PIECE_CHARS = 1 << 20  # a longer line (text8 is one 100 MB line) is read in pieces of this size, cut at a space
+_BLOCK_CHARS = 4 * MAX_PIECE_CHARS  # a block of lines is handed on at this size too: memory stays bounded
 
 
 def tokenize(text: str, keep_digits: bool = False) -> list[str]:
@@ -45,10 +49,12 @@ class CorpusFiles:
 
 
 def _skip_reason(path: Path) -> Optional[str]:
-    """Why a file cannot be a text corpus (None when it looks like text)."""
+    """Why a file cannot be a text corpus (None when it looks like text); a FIFO or device is never opened."""
     try:
-        with path.open("rb") as handle:
+        with open_regular_file(path) as handle:
             head = handle.read(_SNIFF_BYTES)
+    except NotRegularFile as error:
+        return error.reason
     except OSError as error:
         return f"unreadable: {error.strerror or error}"
     if not head:
@@ -95,16 +101,27 @@ class CorpusCounts:
 
 
 class _IdWriter:
-    """Buffers provisional ids and appends them to a binary int32 file."""
+    """Buffers provisional ids and appends them to a binary int32 file; counts sentences (lines with words)."""
 
     def __init__(self, handle: Optional[BinaryIO]) -> None:
         self.handle = handle
         self.buffer: list[int] = []
+        self.sentences = 0
+        self._in_sentence = False
 
     def extend(self, ids: list[int]) -> None:
-        if self.handle is not None:
-            self.buffer.extend(ids)
-            self.buffer.append(SENTENCE_END)
+        if ids:
+            self._in_sentence = True
+            if self.handle is not None:
+                self.buffer.extend(ids)
+
+    def end_line(self) -> None:
+        """A line ended: a sentence ends if it had words."""
+        if self._in_sentence:
+            self.sentences += 1
+            self._in_sentence = False
+            if self.handle is not None:
+                self.buffer.append(SENTENCE_END)
 
     def flush(self) -> None:
         if self.handle is not None and self.buffer:
@@ -134,17 +151,35 @@ class _Counter:
         return ids
 
 
-def _read_blocks(path: Path) -> Iterator[tuple[list[str], int]]:
-    """Blocks of lines decoded as UTF-8 with replacement, with the bytes read so far."""
-    with path.open("r", encoding="utf-8", errors="replace", newline=None) as handle:
-        block: list[str] = []
-        for line in handle:
-            block.append(line)
-            if len(block) >= _LINES_PER_BLOCK:
+def _read_blocks(path: Path) -> Iterator[tuple[list[tuple[str, bool]], int]]:
+    """Blocks of (text, whether it ends a line) decoded as UTF-8 with replacement, with the bytes read so
+    far (regular files only); a block holds at most ``_LINES_PER_BLOCK`` pieces and about ``_BLOCK_CHARS``."""
+    with io.TextIOWrapper(open_regular_file(path), encoding="utf-8", errors="replace", newline=None) as handle:
+        block: list[tuple[str, bool]] = []
+        chars = 0
+        for piece in _line_pieces(handle):
+            block.append(piece)
+            chars += len(piece[0])
+            if len(block) >= _LINES_PER_BLOCK or chars >= _BLOCK_CHARS:
                 yield block, handle.buffer.tell()
-                block = []
+                block, chars = [], 0
         if block:
             yield block, path.stat().st_size
+
+
+def _line_pieces(handle) -> Iterator[tuple[str, bool]]:
+    """(text, whether it ends a line): a line longer than ``MAX_PIECE_CHARS`` comes in pieces, each cut
+    after its last space (the rest starts the next piece), so one huge line never sits in memory."""
+    carry = ""
+    while piece := handle.readline(MAX_PIECE_CHARS):
+        piece, carry = carry + piece, ""
+        if piece.endswith("\n"):
+            yield piece, True
+            continue
+        cut = max(piece.rfind(" "), piece.rfind("\t")) + 1 or len(piece)
+        piece, carry = piece[:cut], piece[cut:]
+        yield piece, False
+    yield carry, True  # ends a last line without a newline
 
 
 def count_corpus(files: Sequence[Path], keep_digits: bool = False, ids_out: Optional[BinaryIO] = None,
@@ -155,17 +190,16 @@ def count_corpus(files: Sequence[Path], keep_digits: bool = False, ids_out: Opti
     meter, throttle = RateMeter(total_bytes), Throttle(0.25)
     replaced: dict[str, int] = {}
     pattern = _TOKEN_RE[keep_digits]
-    done_before, sentences = 0, 0
+    done_before = 0
     for path in files:
-        for lines, position in _read_blocks(path):
+        for pieces, position in _read_blocks(path):
             checkpoint(cancel)
-            for line in lines:
-                if "\ufffd" in line:
-                    replaced[str(path)] = replaced.get(str(path), 0) + line.count("\ufffd")
-                tokens = pattern.findall(line.lower())
-                if tokens:
-                    writer.extend(counter.ids_for(tokens))
-                    sentences += 1
+            for text, ends_line in pieces:
+                if "\ufffd" in text:
+                    replaced[str(path)] = replaced.get(str(path), 0) + text.count("\ufffd")
+                writer.extend(counter.ids_for(pattern.findall(text.lower())))
+                if ends_line:
+                    writer.end_line()
             writer.flush()
             done = done_before + position
             if throttle.ready():
@@ -173,7 +207,7 @@ def count_corpus(files: Sequence[Path], keep_digits: bool = False, ids_out: Opti
                                         message=f"reading {path.name}", extra={"tokens": counter.tokens}))
         done_before += path.stat().st_size
     return CorpusCounts(list(counter.index), np.asarray(counter.counts, dtype=np.int64), counter.tokens,
-                        sentences, replaced)
+                        writer.sentences, replaced)
 
 
 def remap_ids(source: Path, target: Path, mapping: np.ndarray, chunk: int = 1 << 22) -> int:
