@@ -399,15 +399,9 @@ class ImageEncoder(Encoder):
             watcher.join()
         return embedding, probs
 
-    def iter_encode(
-        self,
-        sources: Iterable[Any],
-        *,
-        progress: Optional[ProgressCallback] = None,
-        cancel: Optional[CancelToken] = None,
-        batch_size: Optional[int] = None,
-        thumbnail_size: Optional[int] = None,
-    ) -> Iterator[ImageOutcome]:
+    def iter_encode(self, sources: Iterable[Any], *, progress: Optional[ProgressCallback] = None,
+                    cancel: Optional[CancelToken] = None, batch_size: Optional[int] = None,
+                    thumbnail_size: Optional[int] = None) -> Iterator[ImageOutcome]:
         """One :class:`ImageOutcome` per source, in input order; bad files get ``outcome.error``.
 
         Decoding runs in a thread pool at most two batches ahead of the model; ``thumbnail_size``
