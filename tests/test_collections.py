@@ -142,7 +142,7 @@ def test_int8_first_pass_ranks_signed_text_vectors_exactly(tmp_path, models_dir,
             assert [i for i, _ in fast] == [i for i, _ in exact]
             approximate = collection.searcher.int8_copy(matrix).scores(query)
             assert np.corrcoef(approximate, matrix.vectors @ query)[0, 1] > 0.99
-        assert len(list(collection.folder.glob("search-int8/minilm.*.npz"))) == 1
+        assert len(list(collection.folder.glob("search-int8/minilm.*.weights.npy"))) == 1
 
 
 def test_a_damaged_int8_copy_is_rebuilt(tmp_path, models_dir, monkeypatch):
@@ -150,13 +150,13 @@ def test_a_damaged_int8_copy_is_rebuilt(tmp_path, models_dir, monkeypatch):
     monkeypatch.setattr(search, "FAST_SEARCH_MIN", 2)
     with ImageCollection("damaged", create=True) as collection:
         collection.index([folder])
-        copy = next(collection.folder.glob("search-int8/*.npz"))
+        copy = next(collection.folder.glob("search-int8/*.weights.npy"))
         copy.write_bytes(copy.read_bytes()[:100])
     (collection.folder / "search-int8.0.3.onnx").write_bytes(b"old")  # a version 0.1 copy
     with ImageCollection("damaged") as reopened:
         query = reopened.store.matrix("resnet50").rows_as_float32(np.array([1]))[0]
         assert reopened.nearest("resnet50", query, k=1)[0][1] == pytest.approx(1.0, abs=1e-3)
-        assert np.load(copy)["weights"].shape[1] == 4
+        assert np.load(copy).shape[1] == 4
         assert not list(reopened.folder.glob("search-int8.*.onnx"))
 
 

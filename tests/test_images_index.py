@@ -219,7 +219,7 @@ def test_int8_first_pass_of_large_collections_gives_the_exact_ranking(library, c
         assert fast[0][0] == exact[0][0] and abs(fast[0][1] - exact[0][1]) < 1e-5
         approximate = collection.searcher.int8_copy(matrix).scores(query)
         assert np.corrcoef(approximate, matrix.vectors @ query)[0, 1] > 0.999
-    assert len(list(collection.folder.glob("search-int8/*.npz"))) == 1
+    assert len(list(collection.folder.glob("search-int8/*.weights.npy"))) == 1
 
 
 def test_an_index_run_of_a_large_collection_leaves_the_int8_copy_ready(models_dir, tmp_path, monkeypatch):
@@ -228,7 +228,7 @@ def test_an_index_run_of_a_large_collection_leaves_the_int8_copy_ready(models_di
     with ImageCollection("ready", create=True) as collection:
         stages = []
         collection.index([folder], progress=lambda p: stages.append(p.stage))
-        assert stages[-1] == "search" and len(list(collection.folder.glob("search-int8/*.npz"))) == 1
+        assert stages[-1] == "search" and len(list(collection.folder.glob("search-int8/*.weights.npy"))) == 1
     with ImageCollection("ready") as reopened:  # a restart: the copy on disk is used, no vector is converted
         query = reopened.store.matrix(images_index.METHOD).rows_as_float32(np.array([0]))[0]
         assert reopened.nearest(images_index.METHOD, query, k=1)[0][1] == pytest.approx(1.0, abs=1e-3)

@@ -5,8 +5,9 @@ int8 copy of the set picks candidates first (a quarter of float32's memory traff
 MatMulInteger in the ``int8-scores.onnx`` model that ``models build`` writes) and the best ``RERANK``
 candidates are re-scored exactly, so the reported scores are always exact cosines.
 
-The int8 copy is a derived file (``search-int8/<method>.<generation>.<rows>.npz``): rows are append-only,
-so it stays valid until vectors are added or compacted; a damaged or stale copy is rebuilt.
+The int8 copy is a derived file (``search-int8/<method>.<generation>.<rows>.{weights,sums}.npy``, memory-mapped
+on open): rows are append-only, so it stays valid until vectors are added or compacted; a damaged or stale copy
+is rebuilt.
 """
 
 from __future__ import annotations
@@ -43,15 +44,18 @@ class Int8Copy:
 
     @classmethod
     def load_or_build(cls, folder: Path, matrix: VectorMatrix, session) -> "Int8Copy":
-        path = folder / COPY_FOLDER / f"{_safe(matrix.method)}.{matrix.generation}.{matrix.rows}.npz"
+        """Map the saved copy (pages are read at the first search), or build and save it when it is absent,
+        damaged or stale."""
+        stem = folder / COPY_FOLDER / _copy_stem(matrix)
         try:
-            with np.load(path, allow_pickle=False) as saved:
-                weights, sums = saved["weights"], saved["column_sums"]
-            if weights.shape != (matrix.stored.shape[1], matrix.rows):
+            weights = np.load(f"{stem}.weights.npy", mmap_mode="r", allow_pickle=False)
+            sums = np.load(f"{stem}.sums.npy", mmap_mode="r", allow_pickle=False)
+            if weights.shape != (matrix.stored.shape[1], matrix.rows) or sums.shape != (matrix.rows,):
                 raise ValueError("stale int8 copy")
         except Exception:  # noqa: BLE001 - absent, damaged or stale (a derived file): rebuild it
             weights, sums = quantise_columns(matrix.stored)
-            _save_atomic(path, weights=weights, column_sums=sums)
+            _save_atomic(Path(f"{stem}.sums.npy"), sums)
+            _save_atomic(Path(f"{stem}.weights.npy"), weights)  # last: its presence means the copy is whole
         return cls(weights, sums, session)
 
     def scores(self, query: np.ndarray) -> np.ndarray:
@@ -124,18 +128,22 @@ def _safe(method: str) -> str:
     return re.sub(r"[^\w.-]", "_", method)
 
 
-def _save_atomic(path: Path, **arrays: np.ndarray) -> None:
+def _copy_stem(matrix: VectorMatrix) -> str:
+    return f"{_safe(matrix.method)}.{matrix.generation}.{matrix.rows}"
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(temporary, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.save(handle, array, allow_pickle=False)
     os.replace(temporary, path)
 
 
 def _drop_stale_copies(folder: Path, matrix: VectorMatrix) -> None:
-    """Remove older copies of the same set (and temporary files a crash left)."""
-    current = f"{_safe(matrix.method)}.{matrix.generation}.{matrix.rows}.npz"
+    """Remove older copies of the same set (with temporary files a crash left behind)."""
+    current = _copy_stem(matrix)
     if folder.exists():
         for path in folder.glob(f"{_safe(matrix.method)}.*"):
-            if path.name != current:
+            if not path.name.startswith(current + "."):
                 path.unlink(missing_ok=True)

@@ -341,11 +341,10 @@ def read_entry(stat: FileStat) -> FileEntry:
         suffix = Path(stat.path).suffix.lower() or "(no extension)"
         return skipped_entry(stat, f"unsupported file type {suffix}")
     try:
-        data = read_bytes(stat.path)
-        document = extract(stat.path, data)
+        document = extract(stat.path, read_bytes(stat.path))
+        passages = split_pages(document.pages)
     except ExtractError as error:
         return skipped_entry(stat, error.reason)
-    passages = split_pages(document.pages)
     return FileEntry(stat.path, stat.size, stat.mtime, sha256=document.sha256,
                      payloads=[p.to_payload() for p in passages])
 

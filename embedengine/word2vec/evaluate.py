@@ -10,6 +10,7 @@ import numpy as np
 
 from embedengine.errors import UserError
 from embedengine.linalg import normalise
+from embedengine.safety import open_regular_file
 
 from .vectors import WordVectors
 
@@ -47,7 +48,8 @@ class PairsEvaluation:
 
 def _read_lines(path: str | Path) -> list[str]:
     try:
-        return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+        with open_regular_file(path) as handle:  # a FIFO would block forever
+            return handle.read().decode("utf-8", errors="replace").splitlines()
     except OSError as error:
         raise UserError(f"Cannot read evaluation file {path}: {error.strerror or error}.") from error
 

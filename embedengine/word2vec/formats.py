@@ -20,6 +20,7 @@ from typing import BinaryIO, Iterator, Optional
 import numpy as np
 
 from embedengine.errors import UserError
+from embedengine.safety import open_regular_file
 
 from .vectors import WordVectors
 
@@ -128,7 +129,8 @@ def load_word2vec_format(path: str | Path, binary: Optional[bool] = None, no_hea
     """word2vec text or binary (``binary=None`` sniffs), or headerless GloVe text."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open_regular_file(path) as handle:  # a FIFO would block forever
+            data = handle.read()
     except OSError as error:
         raise UserError(f"Cannot open {path}: {error.strerror or error}.") from error
     if not data.strip():
