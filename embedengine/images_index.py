@@ -169,6 +169,7 @@ class ImageCollection(Collection):
 
     kind = KIND
     default_name = DEFAULT_COLLECTION
+    cli_area = "images"
     item_noun = "images"
     extensions = frozenset(IMAGE_EXTENSIONS)
     files_per_commit = COMMIT_EVERY

@@ -58,6 +58,8 @@ from embedengine.runtime import data_home
 from embedengine.schema import open_schema
 
 KIND_FOLDERS = {"documents": "collections", "images": "image-collections"}
+SETTINGS_COPY = "settings.json"  # folders, excludes and small settings, for rebuilding a damaged index
+RUN_META = frozenset({"run_open", "last_indexed"})  # meta that changes with every run (not settings)
 
 NAME_PATTERN = re.compile(r"^[\w][\w .-]{0,63}$")
 SCHEMA = """
@@ -164,6 +166,19 @@ class VectorSetInfo(Result):
 # Helpers: names and folders
 # ---------------------------------------------------------------------------------------------
 
+class CollectionDamaged(UserError):
+    """The collection's database or a vector file is damaged (its message says which; repair rebuilds it)."""
+
+
+def read_settings_copy(folder: Path) -> dict:
+    """What ``settings.json`` of a collection folder holds (``{}`` when it is absent or unreadable)."""
+    try:
+        copy = json.loads((Path(folder) / SETTINGS_COPY).read_text())
+        return copy if isinstance(copy, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def sql_path(path: str | Path) -> str | bytes:
     """A path as the store keeps it: text, or the raw bytes of a name that is not UTF-8.
 
@@ -263,17 +278,27 @@ class CollectionStore:
             raise UserError(f"no collection at {self.folder}", hint="index a folder first")
         (self.folder / "vectors").mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._matrices: dict[str, VectorMatrix] = {}
+        self._version = 0
         self._db = sqlite3.connect(self.folder / "index.sqlite", check_same_thread=False,
                                    isolation_level=None, timeout=30)
+        try:
+            self._open_database()
+            with self._writer():
+                self._repair_vector_files()
+        except (sqlite3.DatabaseError, CollectionDamaged) as error:
+            self._db.close()
+            raise CollectionDamaged(f"the collection at {self.folder} is damaged: {error}",
+                                    hint="repair it: it is rebuilt from your files") from None
+
+    def _open_database(self) -> None:
+        """Pragmas and the schema version; a file that is not a database raises ``DatabaseError`` here."""
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         open_schema(self._db, name="collection index", version=SCHEMA_VERSION, create=CREATE,
                     migrations=MIGRATIONS)
-        self._matrices: dict[str, VectorMatrix] = {}
-        self._version = 0
-        with self._writer():
-            self._repair_vector_files()
+        self._db.execute("SELECT COUNT(*) FROM files").fetchone()  # reads the table's pages
 
     @classmethod
     def open(cls, kind: str, name: str, create: bool = True) -> "CollectionStore":
@@ -315,6 +340,14 @@ class CollectionStore:
     def set_meta(self, key: str, value) -> None:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        if key not in RUN_META:
+            self._save_settings_copy()
+
+    def restore_meta(self, meta: dict) -> None:
+        """Set several settings at once (a repair restoring what ``settings.json`` kept)."""
+        with self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+        self._save_settings_copy()
 
     def all_meta(self) -> dict:
         return {k: json.loads(v) for k, v in self._query("SELECT key, value FROM meta")}
@@ -328,11 +361,13 @@ class CollectionStore:
             raise UserError(f"{resolved} does not exist", hint="pick an existing folder")
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO roots VALUES (?, ?)", (sql_path(resolved), time.time()))
+        self._save_settings_copy()
         return str(resolved)
 
     def remove_root(self, path: str | Path) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM roots WHERE path=?", (sql_path(Path(path).expanduser().resolve()),))
+        self._save_settings_copy()
 
     def forget_root(self, path: str | Path) -> int:
         """Remove a root now, with the indexed files no other root covers; returns how many files went.
@@ -356,6 +391,16 @@ class CollectionStore:
         with self._transaction() as db:
             db.execute("DELETE FROM excludes")
             db.executemany("INSERT INTO excludes VALUES (?)", [(sql_path(p),) for p in cleaned])
+        self._save_settings_copy()
+
+    def _save_settings_copy(self) -> None:
+        """Keep folders, excludes and small settings in ``settings.json`` too: a repair of a damaged index
+        knows what to rebuild from it (temp file + rename)."""
+        small = {k: v for k, v in self.all_meta().items() if k not in RUN_META and len(json.dumps(v)) < 4096}
+        copy = {"roots": self.roots(), "excludes": self.excludes(), "meta": small}
+        temporary = self.folder / f"{SETTINGS_COPY}.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps(copy, indent=1))
+        os.replace(temporary, self.folder / SETTINGS_COPY)
 
     # -- files and planning --------------------------------------------------------------------
 
@@ -538,7 +583,10 @@ class CollectionStore:
         for method, dim, rows, generation in self._query("SELECT method, dim, rows, generation FROM vector_sets"):
             path = self._vector_file(method, generation)
             keep.add(path)
-            if path.exists() and path.stat().st_size != rows * dim * 2:
+            size = path.stat().st_size if path.exists() else 0
+            if size < rows * dim * 2:  # committed rows are missing: never fill them with zeros
+                raise CollectionDamaged(f"{path.name} holds {size // (dim * 2):,} of its {rows:,} vectors")
+            if size > rows * dim * 2:
                 with open(path, "r+b") as handle:
                     handle.truncate(rows * dim * 2)
         for path in (self.folder / "vectors").glob("*.f16"):

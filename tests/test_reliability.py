@@ -156,3 +156,27 @@ def test_onnx_runtime_keeps_no_device_id_or_event_queue(tmp_path, models_dir):
     write_notes(folder)
     assert run_cli("docs", "index", str(folder), home=tmp_path)[0] == 0
     assert not (tmp_path / "user" / ".cache" / "Microsoft").exists()
+
+
+@pytest.mark.parametrize("damage", ["database", "vectors"])
+def test_a_damaged_collection_is_reported_and_repair_rebuilds_it_from_the_files(damage, tmp_path, models_dir):
+    folder = tmp_path / "notes"
+    write_notes(folder)
+    assert run_cli("docs", "index", str(folder), "--exclude", "chess.html", home=tmp_path)[0] == 0
+    collection_folder = Path(os.environ["EMBEDSTUDIO_HOME"]) / "collections" / "default"
+    if damage == "database":
+        (collection_folder / "index.sqlite").write_bytes(b"this is not a database" * 100)
+        for journal in collection_folder.glob("index.sqlite-*"):
+            journal.unlink()
+    else:
+        vectors = next((collection_folder / "vectors").glob("*.f16"))
+        vectors.write_bytes(vectors.read_bytes()[:1000])
+    code, error, err = run_cli("docs", "search", "tides and the moon", home=tmp_path)
+    assert code == 2 and "damaged" in error["error"] and "Traceback" not in err
+    assert "embedstudio docs repair --collection 'default'" in error["hint"]
+    code, report, err = run_cli("docs", "repair", home=tmp_path)
+    assert code == 0 and report["files_new"] == 3 and "Traceback" not in err  # the same folder, chess.html excluded
+    code, result, _ = run_cli("docs", "search", "tides and the moon", "-k", "1", home=tmp_path)
+    assert code == 0 and result["hits"][0]["file_name"] == "nature.pdf"
+    kept = list((collection_folder.parent / ".damaged").iterdir())
+    assert len(kept) == 1 and run_cli("docs", "list", home=tmp_path)[1]["collections"] == ["default"]

@@ -1,4 +1,4 @@
-"""The commands every kind of collection has (`index`, `remove`, `status`, `list`), registered once.
+"""The commands every kind of collection has (`index`, `remove`, `repair`, `status`, `list`), registered once.
 
 ``docs`` and ``images`` call :func:`register_collection_commands` with their collection class and add
 only their own commands (search, compare, dupes).
@@ -38,6 +38,12 @@ def register_collection_commands(sub, kind: type[Collection], index_options: Opt
     remove.add_argument("folder", type=Path, help="one of the collection's folders, or a folder inside one")
     collection_option(remove, kind)
 
+    repair = add_command(sub, "repair", lambda args: run_repair(kind, args, index_options),
+                         "rebuild a damaged collection from your files (the damaged copy is kept aside)", format_index)
+    repair.add_argument("folders", nargs="*", type=Path, metavar="FOLDER",
+                        help="the folders to index (default: the collection's own, as last saved)")
+    collection_option(repair, kind)
+
     status = add_command(sub, "status", lambda args: run_status(kind, args),
                          f"folders, files, {noun} and skipped files of the collections", format_statuses)
     status.add_argument("--collection", default=None, help="only this collection (default: all)")
@@ -68,6 +74,15 @@ def run_index(kind: type[Collection], args: argparse.Namespace, index_options: O
         if created:  # a failed first run leaves no empty collection behind
             kind.delete_if_empty(args.collection)
         raise
+    finally:
+        bar.close()
+
+
+def run_repair(kind: type[Collection], args: argparse.Namespace, index_options: Optional[IndexOptions]) -> IndexReport:
+    bar = TerminalProgress()
+    try:
+        options = index_options(args) if index_options and hasattr(args, "method") else {}
+        return kind.repair(args.collection, args.folders, progress=bar, **options)
     finally:
         bar.close()
 

@@ -28,7 +28,8 @@ import numpy as np
 
 from embedengine.errors import UserError
 from embedengine.results import display_text, plural
-from embedengine.store import CollectionStore, FileEntry, Item, Plan, list_collections
+from embedengine.store import (CollectionDamaged, CollectionStore, FileEntry, Item, Plan, collection_folder,
+                               list_collections, read_settings_copy)
 from embedengine.tasks import Cancelled, CancelToken, Progress, ProgressCallback, RateMeter, checkpoint, emit
 
 from .files import FileStat, is_within, resolved, walk_files
@@ -36,6 +37,7 @@ from .lock import CollectionLock
 from .report import CollectionStatus, FolderRemoved, IndexReport, SkippedFile
 from .search import Ranked, VectorSearcher
 
+DAMAGED_FOLDER = ".damaged"  # damaged collections put aside by repair (hidden: not listed as collections)
 ReadFile = tuple[FileEntry, dict[str, np.ndarray]]  # a file's entry and the vectors computed while reading it
 
 
@@ -45,13 +47,19 @@ class Collection:
 
     kind: ClassVar[str]
     default_name: ClassVar[str]
+    cli_area: ClassVar[str]  # the command-line area (`embedstudio docs …`), for hints
     item_noun: ClassVar[str] = "items"
     extensions: ClassVar[Optional[frozenset[str]]] = None  # None: every file (the reader says what it skips)
     files_per_commit: ClassVar[int] = 16  # what a crash can lose at most while reading
     items_per_commit: ClassVar[int] = 64  # items per encode call and transaction in the embed step
 
     def __init__(self, name: Optional[str] = None, create: bool = True) -> None:
-        self.store = CollectionStore.open(self.kind, name or self.default_name, create=create)
+        name = name or self.default_name
+        try:
+            self.store = CollectionStore.open(self.kind, name, create=create)
+        except CollectionDamaged as error:
+            raise CollectionDamaged(str(error), hint=f"rebuild it from your files: embedstudio {self.cli_area} "
+                                                     f"repair --collection '{name}'") from None
         self.name = self.store.folder.name
         self.folder = self.store.folder
         self.searcher = VectorSearcher(self.store)
@@ -76,6 +84,27 @@ class Collection:
             folder = collection.folder
         shutil.rmtree(folder, ignore_errors=True)
         return True
+
+    @classmethod
+    def repair(cls, name: str, folders: Iterable[str | Path] = (), progress: Optional[ProgressCallback] = None,
+               cancel: Optional[CancelToken] = None, **options) -> IndexReport:
+        """Rebuild a damaged collection from the source files: the damaged folder is put aside (never deleted)
+        and a new index of the same folders, excludes and settings is made (``folders`` when given)."""
+        folder = collection_folder(cls.kind, name)
+        saved = read_settings_copy(folder)
+        roots = [str(f) for f in folders] or saved.get("roots", [])
+        present = [root for root in roots if Path(root).exists()]
+        if not present:
+            raise UserError(f"the folders of '{name}' are not known or not available",
+                            hint=f"name them: embedstudio {cls.cli_area} repair FOLDER… --collection '{name}'")
+        if folder.exists():
+            aside = folder.parent / DAMAGED_FOLDER / f"{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+            aside.parent.mkdir(exist_ok=True)
+            folder.rename(aside)
+        with cls(name, create=True) as fresh:
+            fresh.store.restore_meta(saved.get("meta", {}))
+            fresh.set_excludes(saved.get("excludes", []))
+            return fresh.index(present, progress=progress, cancel=cancel, **options)
 
     def _recover_from_an_interrupted_run(self) -> None:
         """A run was killed (its flag is still set and nobody holds the lock): tidy what it left."""

@@ -114,6 +114,7 @@ class DocumentCollection(Collection):
 
     kind = KIND
     default_name = DEFAULT_COLLECTION
+    cli_area = "docs"
     item_noun = "passages"
 
     def __init__(self, name: str = DEFAULT_COLLECTION, create: bool = True) -> None:
