@@ -77,6 +77,15 @@ def _user_version(db: sqlite3.Connection) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
+def file_version(path: Union[str, Path]) -> int:
+    """The schema version a SQLite file records (0: written before versions), read without changing it."""
+    db = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    try:
+        return _user_version(db)
+    finally:
+        db.close()
+
+
 def _is_empty(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchone()[0] == 0
 

@@ -16,7 +16,7 @@ import pytest
 
 from embedengine import store as store_module
 from embedengine.errors import UserError
-from embedengine.schema import open_schema
+from embedengine.schema import file_version, open_schema
 from embedengine.store import CollectionStore
 
 V0 = Path(__file__).parent / "fixtures" / "v0"
@@ -26,14 +26,6 @@ MIGRATIONS = {
     1: "CREATE TABLE IF NOT EXISTS t (a TEXT);",
     2: "ALTER TABLE t ADD COLUMN b TEXT DEFAULT 'new'; INSERT INTO t(a) VALUES ('semi;colon');",
 }
-
-
-def user_version(path: Path) -> int:
-    db = sqlite3.connect(path)
-    try:
-        return db.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        db.close()
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -109,7 +101,7 @@ def test_a_missing_step_is_a_programming_error(tmp_path):
 def v0_collection(tmp_path) -> Path:
     folder = tmp_path / "notes"
     shutil.copytree(V0 / "collection", folder)
-    assert user_version(folder / "index.sqlite") == 0
+    assert file_version(folder / "index.sqlite") == 0
     return folder
 
 
@@ -123,14 +115,14 @@ def test_a_v0_collection_migrates_in_place_and_keeps_its_data(v0_collection):
         assert [item.path for item in items] == ["/notes/bread.txt"] * 2
         assert store.all_meta() == {"model": "minilm"}  # the version lives in user_version, not in meta
         assert store.excludes() == ["*.log"]
-    assert user_version(v0_collection / "index.sqlite") == store_module.SCHEMA_VERSION
+    assert file_version(v0_collection / "index.sqlite") == store_module.SCHEMA_VERSION
     with CollectionStore(v0_collection, create=False) as again:  # opens as a current file now
         assert again.count_items() == 2
 
 
 def test_a_new_collection_is_written_at_the_current_version(tmp_path):
     CollectionStore(tmp_path / "fresh").close()
-    assert user_version(tmp_path / "fresh" / "index.sqlite") == store_module.SCHEMA_VERSION
+    assert file_version(tmp_path / "fresh" / "index.sqlite") == store_module.SCHEMA_VERSION
 
 
 def test_a_collection_from_a_newer_version_is_refused(v0_collection):
@@ -143,4 +135,4 @@ def test_a_collection_from_a_newer_version_is_refused(v0_collection):
     message = str(caught.value)
     assert "index.sqlite" in message and f"version {newer}" in message
     assert f"version {store_module.SCHEMA_VERSION}" in message
-    assert user_version(v0_collection / "index.sqlite") == newer
+    assert file_version(v0_collection / "index.sqlite") == newer

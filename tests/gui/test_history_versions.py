@@ -20,17 +20,10 @@ from desktop.chat.history import HistoryStore
 from desktop.chat.view import UNREADABLE_ANSWER
 from embedengine import runtime
 from embedengine.errors import UserError
+from embedengine.schema import file_version
 
 V0_HISTORY = Path(__file__).resolve().parents[1] / "fixtures" / "v0" / "history.sqlite"
 NEIGHBOURS = {"word": "king", "neighbours": [["queen", 0.81], ["prince", 0.74]]}
-
-
-def user_version(path: Path) -> int:
-    db = sqlite3.connect(path)
-    try:
-        return db.execute("PRAGMA user_version").fetchone()[0]
-    finally:
-        db.close()
 
 
 def make_view(ctx, qtbot, tab: str = "explore") -> ChatView:
@@ -61,7 +54,7 @@ def v0_workspace(isolated_home) -> Path:
     path = runtime.data_home() / "workspaces" / "default" / "history.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(V0_HISTORY, path)
-    assert user_version(path) == 0
+    assert file_version(path) == 0
     return path
 
 
@@ -85,7 +78,7 @@ def test_a_v0_history_migrates_and_its_entries_are_format_1(tmp_path):
     store.add("explore", "queen", "text", {"text": "hello"})
     assert store.entries("explore")[-1].result_version == history.RESULT_VERSION
     store.close()
-    assert user_version(path) == history.SCHEMA_VERSION
+    assert file_version(path) == history.SCHEMA_VERSION
 
 
 def test_a_history_from_a_newer_version_is_refused(tmp_path):
@@ -118,7 +111,7 @@ def test_result_formats_upgrade_step_by_step_and_refuse_newer_ones(fresh_formats
 # -- replay ------------------------------------------------------------------------------------
 
 def test_a_v0_history_replays_in_the_real_explore_tab(v0_workspace, main_window):
-    assert user_version(v0_workspace) == history.SCHEMA_VERSION  # migrated when the app opened it
+    assert file_version(v0_workspace) == history.SCHEMA_VERSION  # migrated when the app opened it
     explore = next(main_window.tabs.widget(i) for i in range(main_window.tabs.count())
                    if main_window.tabs.tabText(i) == "Explore")
     explore.chat.ensure_restored()
