@@ -100,7 +100,8 @@ class Collection:
         if folder.exists():
             aside = folder.parent / DAMAGED_FOLDER / f"{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}"
             aside.parent.mkdir(exist_ok=True)
-            folder.rename(aside)
+            with CollectionLock(folder, name):  # not while another run writes to it
+                folder.rename(aside)
         with cls(name, create=True) as fresh:
             fresh.store.restore_meta(saved.get("meta", {}))
             fresh.set_excludes(saved.get("excludes", []))
