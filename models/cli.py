@@ -8,6 +8,7 @@ The engine never imports this package; the command is composed in by whoever bui
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -17,8 +18,9 @@ from embedengine.runtime import available_providers, choose_providers, models_di
 
 from embedengine.manifest import read_manifest
 
-from .build import RECIPES, build_all, verification
-from .fetch import FetchError
+from .build import RECIPES, build_all, is_built, verification
+from .build import read_manifest as read_build_manifest
+from .fetch import FetchError, check_offered
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -41,13 +43,28 @@ def register(subparsers) -> None:
 
 
 def run_build(args: argparse.Namespace) -> dict:
-    bar = TerminalProgress()
     try:
-        return build_all(from_dir=args.from_dir, force=args.force, only=args.only, progress=bar)
+        if args.from_dir is not None:  # every file the folder lacks in one error, before anything is built
+            check_offered(packages_to_build(args.force, args.only), args.from_dir)
+        bar = TerminalProgress()
+        try:
+            return build_all(from_dir=args.from_dir, force=args.force, only=args.only, progress=bar)
+        finally:
+            bar.close()
     except FetchError as error:
-        raise UserError(str(error)) from error
-    finally:
-        bar.close()
+        data = {"missing": error.missing} if error.missing else {}
+        hint = f"then run `embedstudio models build --from {shlex.quote(str(args.from_dir))}` again" \
+            if error.missing else ""
+        raise UserError(str(error), hint=hint, data=data) from error
+
+
+def packages_to_build(force: bool = False, only: Optional[Sequence[str]] = None) -> list:
+    """The registry packages of the models a build would make (all asked for with ``force``, else the absent)."""
+    folder = models_dir()
+    manifest = read_build_manifest(folder)
+    return [recipe.package for recipe in RECIPES
+            if recipe.package is not None and (not only or recipe.key in only)
+            and (force or not is_built(recipe, folder, manifest))]
 
 
 def run_info(args: argparse.Namespace) -> dict:

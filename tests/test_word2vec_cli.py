@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from embedengine.cli import main
 from embedengine.errors import UserError
-from embedengine.word2vec import library
+from embedengine.word2vec import WordVectors, library
 
 
 def run_json(capsys, *argv: str) -> tuple[int, dict]:
@@ -39,6 +40,7 @@ def test_train_then_query_by_cli(capsys, cli_corpus, tmp_path):
     code, evaluation = run_json(capsys, "eval", str(model))
     assert code == 0 and evaluation["analogies"]["total"] + evaluation["analogies"]["oov"] == 19544
     assert -1 <= evaluation["pairs"]["spearman"] <= 1
+    assert 0 < evaluation["pairs"]["oov_ratio"] < 1  # a fraction, like every other ratio
     code, converted = run_json(capsys, "convert", str(model), str(tmp_path / "model.bin"))
     assert code == 0 and converted["vocab_size"] == trained["vocab_size"]
     code, again = run_json(capsys, "similar", str(tmp_path / "model.bin"), "water", "-n", "4")
@@ -55,6 +57,49 @@ def test_cli_errors_are_json_with_exit_code_2(capsys, cli_corpus, tmp_path, trai
     code, error = run_json(capsys, "train", str(cli_corpus), "--out", "x", "--arch", "softmax", "--min-count", "1",
                            "--epochs", "500")
     assert code == 2 and "hours" in error["error"]
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    words = ["man", "woman", "king", "queen", "paris", "france", "rome", "italy"]
+    vectors = np.random.default_rng(0).standard_normal((len(words), 6)).astype(np.float32)
+    path = tmp_path / "tiny.npz"
+    WordVectors(words, vectors, np.arange(len(words), 0, -1), {}, "tiny").save(path)
+    return path
+
+
+def test_eval_names_sections_all_out_of_vocabulary_and_gives_oov_ratio_as_a_fraction(capsys, tmp_path, tiny_model):
+    analogies = tmp_path / "questions.txt"
+    analogies.write_text(": royal\nman woman king queen\nparis france rome italy\n"
+                         ": currency\nyen japan euro europe\ndollar usa peso mexico\n", encoding="utf-8")
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("man\twoman\t8.3\nking\tqueen\t8.6\nparis\tfrance\t7.1\nyen\tjapan\t6.0\n"
+                     "dollar\tusa\t5.2\n", encoding="utf-8")
+    options = ("--analogies", str(analogies), "--pairs", str(pairs))
+    code, evaluation = run_json(capsys, "eval", str(tiny_model), *options)
+    assert code == 0 and evaluation["pairs"]["oov"] == 2 and evaluation["pairs"]["oov_ratio"] == pytest.approx(0.4)
+    currency = next(s for s in evaluation["analogies"]["sections"] if s["name"] == "currency")
+    assert (currency["total"], currency["oov"]) == (0, 2)
+
+    assert main(["eval", str(tiny_model), *options]) == 0
+    text = capsys.readouterr().out
+    currency_line = next(line for line in text.splitlines() if line.strip().startswith("currency"))
+    assert "all out of vocabulary (2 questions)" in currency_line and "0/0" not in currency_line
+    royal_line = next(line for line in text.splitlines() if line.strip().startswith("royal"))
+    assert re.search(r"\d+\.\d% \([0-2]/2\)$", royal_line)  # scored sections keep their accuracy
+    assert "3 pairs, 40.0% out of vocabulary" in text and "4000" not in text
+
+    unknown = tmp_path / "unknown.txt"
+    unknown.write_text(": currency\nyen japan euro europe\n", encoding="utf-8")
+    unknown_pairs = tmp_path / "unknown-pairs.txt"
+    unknown_pairs.write_text("yen\tjapan\t6.0\ndollar\tusa\t5.2\n", encoding="utf-8")
+    assert main(["eval", str(tiny_model), "--analogies", str(unknown), "--pairs", str(unknown_pairs)]) == 0
+    text = capsys.readouterr().out
+    assert "analogies: all out of vocabulary (1 question)" in text and "0/0" not in text and "0.0%" not in text
+    assert "word pairs: all out of vocabulary (2 pairs)" in text and "nan" not in text
+    code, evaluation = run_json(capsys, "eval", str(tiny_model), "--analogies", str(unknown),
+                                "--pairs", str(unknown_pairs))
+    assert code == 0 and evaluation["pairs"]["oov_ratio"] == 1.0 and evaluation["pairs"]["spearman"] is None
 
 
 def test_scan_and_train_into_library_by_name(capsys, cli_corpus):

@@ -22,18 +22,20 @@ def register(subparsers) -> None:
 
     search = add_command(sub, "search", run_search, "search a collection", format_text=format_search)
     _query_options(search)
-    search.add_argument("--method", choices=list(METHODS), default="minilm")
-    search.add_argument("-k", type=int, default=10, help="number of passages (default 10)")
+    search.add_argument("--method", choices=list(METHODS), default="minilm",
+                        help="how to rank the passages (default %(default)s)")
+    search.add_argument("-k", type=int, default=10, help="number of passages (default %(default)s)")
 
     compare = add_command(sub, "compare", run_compare, "top passages of several methods side by side",
                           format_text=format_compare)
     _query_options(compare)
-    compare.add_argument("--method", nargs="+", choices=list(METHODS), default=["minilm", "bm25", "hybrid"])
-    compare.add_argument("-k", type=int, default=5, help="passages per method (default 5)")
+    compare.add_argument("--method", nargs="+", choices=list(METHODS), default=["minilm", "bm25", "hybrid"],
+                         help="the methods to put side by side (default: minilm bm25 hybrid)")
+    compare.add_argument("-k", type=int, default=5, help="passages per method (default %(default)s)")
 
 
 def _query_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("query")
+    parser.add_argument("query", help="what to look for, in your own words (quote it)")
     collection_option(parser, DocumentCollection)
     parser.add_argument("--folder", help="only passages from files under this folder")
     parser.add_argument("--type", nargs="+", default=(), dest="file_types", metavar="EXT",

@@ -17,36 +17,56 @@ from embedengine.word2vec.library import open_vectors, save_model, write_vectors
 from .common import TerminalProgress, add_command
 
 
+MODEL_HELP = "vectors file (.npz/.txt/.bin/.vec) or saved model name"
+
+# What each numeric training setting means; the default (gensim's) is appended.
+TRAIN_SETTINGS = (
+    ("dim", int, "vector size"),
+    ("window", int, "context words taken on each side of a word"),
+    ("negative", int, "negative samples per word for sgns and cbow, unused by softmax"),
+    ("min_count", int, "words seen fewer times than this stay out of the vocabulary"),
+    ("sample", float, "down-sampling threshold for frequent words, 0 for none"),
+    ("alpha", float, "initial learning rate, lowered linearly to almost 0"),
+    ("epochs", int, "passes over the corpus"),
+    ("seed", int, "random seed: the same seed and corpus give the same vectors"),
+    ("max_vocab", int, "keep at most this many of the most frequent words"),
+)
+
+
 def register(subparsers) -> None:
     _register_train(subparsers)
     scan = add_command(subparsers, "scan", run_scan, "count a corpus: tokens, vocabulary size, warnings",
                        format_text=format_scan)
     scan.add_argument("corpus", nargs="+", help="text files or folders")
-    scan.add_argument("--min-count", type=int, default=5)
-    scan.add_argument("--max-vocab", type=int)
-    scan.add_argument("--keep-digits", action="store_true")
+    scan.add_argument("--min-count", type=int, default=5,
+                      help="words seen fewer times than this stay out of the vocabulary (default %(default)s)")
+    scan.add_argument("--max-vocab", type=int,
+                      help="keep at most this many of the most frequent words (default: no limit)")
+    scan.add_argument("--keep-digits", action="store_true", help="keep numbers as words")
     similar = add_command(subparsers, "similar", run_similar, "words nearest to a word", format_text=format_ranked)
-    similar.add_argument("model", help="vectors file (.npz/.txt/.bin/.vec) or saved model name")
-    similar.add_argument("word")
-    similar.add_argument("-n", type=positive_int, default=10, help="how many neighbours")
+    similar.add_argument("model", help=MODEL_HELP)
+    similar.add_argument("word", help="the word whose neighbours to list")
+    similar.add_argument("-n", type=positive_int, default=10, help="how many neighbours (default %(default)s)")
     analogy = add_command(subparsers, "analogy", run_analogy, "A is to B as C is to ?", format_text=format_ranked)
-    analogy.add_argument("model")
-    analogy.add_argument("a")
-    analogy.add_argument("b")
-    analogy.add_argument("c")
-    analogy.add_argument("-n", type=positive_int, default=5)
+    analogy.add_argument("model", help=MODEL_HELP)
+    analogy.add_argument("a", metavar="A", help="first word of the known pair (man in man : king :: woman : ?)")
+    analogy.add_argument("b", metavar="B", help="second word of the known pair (king)")
+    analogy.add_argument("c", metavar="C", help="the word to complete (woman); the answers are to C what B is to A")
+    analogy.add_argument("-n", type=positive_int, default=5, help="how many answers (default %(default)s)")
     analogy.add_argument("--mul", action="store_true", help="3CosMul instead of 3CosAdd")
     evaluate = add_command(subparsers, "eval", run_eval, "analogy accuracy and word-similarity correlation",
                            format_text=format_eval)
-    evaluate.add_argument("model")
+    evaluate.add_argument("model", help=MODEL_HELP)
     evaluate.add_argument("--analogies", type=Path, help="questions-words file (default: shipped Google set)")
     evaluate.add_argument("--pairs", type=Path, help="word pairs with human scores (default: shipped WordSim-353)")
-    evaluate.add_argument("--restrict-vocab", type=positive_int, default=30000)
+    evaluate.add_argument("--restrict-vocab", type=positive_int, default=30000, metavar="N",
+                          help="score only analogy questions whose words are all among the N most frequent "
+                               "(default %(default)s, as gensim)")
     evaluate.add_argument("--mul", action="store_true", help="3CosMul instead of 3CosAdd")
     convert = add_command(subparsers, "convert", run_convert, "convert vectors (.txt/.vec/.bin/.npz by suffix)",
                           format_text=lambda r: f"wrote {r['vocab_size']:,} words × {r['dim']} to {r['out']}")
-    convert.add_argument("model")
-    convert.add_argument("out", type=Path)
+    convert.add_argument("model", help=MODEL_HELP)
+    convert.add_argument("out", type=Path, help="file to write; its suffix (.txt/.vec/.bin/.npz) picks the format")
 
 
 def positive_int(text: str) -> int:
@@ -66,10 +86,13 @@ def _register_train(subparsers) -> None:
     defaults = TrainConfig()
     parser.add_argument("corpus", nargs="+", help="text files or folders")
     parser.add_argument("--out", required=True, help="output file (.npz/.txt/.bin) or a name for the model library")
-    parser.add_argument("--arch", choices=["sgns", "cbow", "softmax"], default=defaults.architecture)
-    for flag, kind in (("dim", int), ("window", int), ("negative", int), ("min_count", int), ("sample", float),
-                       ("alpha", float), ("epochs", int), ("seed", int), ("max_vocab", int)):
-        parser.add_argument("--" + flag.replace("_", "-"), type=kind, default=getattr(defaults, flag))
+    parser.add_argument("--arch", choices=["sgns", "cbow", "softmax"], default=defaults.architecture,
+                        help="skip-gram with negative sampling, CBOW, or skip-gram with full softmax "
+                             "(default %(default)s)")
+    for flag, kind, meaning in TRAIN_SETTINGS:
+        default = getattr(defaults, flag)
+        parser.add_argument("--" + flag.replace("_", "-"), type=kind, default=default,
+                            help=f"{meaning} (default {'no limit' if default is None else '%(default)s'})")
     parser.add_argument("--keep-digits", action="store_true", help="keep numbers as words")
     parser.add_argument("--checkpoint", type=Path, help="checkpoint file written every 30 s (and on Ctrl-C)")
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint")
@@ -180,9 +203,39 @@ def format_ranked(result: dict) -> str:
 
 def format_eval(result: dict) -> str:
     analogies, pairs = result["analogies"], result["pairs"]
-    lines = [f"analogies: {analogies['accuracy']:.1%} ({analogies['correct']}/{analogies['total']}, "
-             f"{analogies['oov']} questions out of vocabulary)"]
-    lines += [f"  {s['name']:<28} {s['accuracy']:.1%} ({s['correct']}/{s['total']})" for s in analogies["sections"]]
-    lines.append(f"word pairs: Spearman {pairs['spearman']:.3f}, Pearson {pairs['pearson']:.3f} "
-                 f"({pairs['pairs']} pairs, {pairs['oov_ratio']:.1f}% out of vocabulary)")
+    if analogies["total"]:
+        head = (f"analogies: {analogies['accuracy']:.1%} ({analogies['correct']}/{analogies['total']}, "
+                f"{_count(analogies['oov'], 'question')} out of vocabulary)")
+    else:
+        head = f"analogies: {_all_out_of_vocabulary(analogies['oov'], 'question')}"
+    lines = [head]
+    lines += [f"  {s['name']:<28} {_section_score(s)}" for s in analogies["sections"]]
+    lines.append(f"word pairs: {_pairs_score(pairs)}")
     return "\n".join(lines)
+
+
+def _all_out_of_vocabulary(count: int, noun: str) -> str:
+    """What to say instead of "0.0% (0/0)" when nothing could be scored."""
+    if not count:
+        return f"no {noun}s"
+    return f"all out of vocabulary ({_count(count, noun)})"
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _section_score(section: dict) -> str:
+    if section["total"]:
+        return f"{section['accuracy']:.1%} ({section['correct']}/{section['total']})"
+    return _all_out_of_vocabulary(section.get("oov", 0), "question")
+
+
+def _pairs_score(pairs: dict) -> str:
+    unknown = f"{pairs['oov_ratio']:.1%} out of vocabulary"
+    if pairs["pairs"] >= 2:
+        return (f"Spearman {pairs['spearman']:.3f}, Pearson {pairs['pearson']:.3f} "
+                f"({pairs['pairs']} pairs, {unknown})")
+    if not pairs["pairs"]:
+        return _all_out_of_vocabulary(pairs["oov"], "pair")
+    return f"only 1 pair in vocabulary, too few for a correlation ({unknown})"

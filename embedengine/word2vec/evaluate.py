@@ -37,7 +37,11 @@ class AnalogyEvaluation:
 
 @dataclass
 class PairsEvaluation:
-    """Spearman and Pearson correlation with human scores; ``oov_ratio`` is a percentage, as in gensim."""
+    """Spearman and Pearson correlation with human scores over the ``pairs`` in vocabulary.
+
+    ``oov_ratio`` is the fraction (0 to 1) of the file's pairs left out as out of vocabulary, like the
+    other ratios Embed Studio reports (gensim's ``evaluate_word_pairs`` gives the same number as a percentage).
+    """
 
     spearman: float
     pearson: float
@@ -160,8 +164,7 @@ def evaluate_pairs(vectors: WordVectors, path: str | Path, restrict_vocab: Optio
     known = [(index[a], index[b], score) for a, b, score in pairs if a in index and b in index]
     oov = len(pairs) - len(known)
     if len(known) < 2:
-        return PairsEvaluation(float("nan"), float("nan"), len(known), oov, 100.0 * oov / max(1, len(pairs)))
+        return PairsEvaluation(float("nan"), float("nan"), len(known), oov, oov / max(1, len(pairs)))
     rows_a, rows_b, human = (np.array(column) for column in zip(*known))
     model = np.einsum("ij,ij->i", vectors.normed[rows_a], vectors.normed[rows_b])
-    return PairsEvaluation(spearman(model, human), pearson(model, human), len(known), oov,
-                           100.0 * oov / max(1, len(pairs)))
+    return PairsEvaluation(spearman(model, human), pearson(model, human), len(known), oov, oov / len(pairs))
