@@ -115,8 +115,8 @@ def test_word2vec_format_round_trip_and_gensim_interop(trained_word_model, tmp_p
     np.testing.assert_allclose(loaded.vectors, keyed.vectors, rtol=1e-6, atol=1e-7)
 
 
-def test_native_round_trip_is_exact_and_fast(trained_word_model, tmp_path):
-    trained_word_model.evaluation = {"analogies": 0.1}
+def test_native_round_trip_is_exact_and_fast(trained_word_model, tmp_path, monkeypatch):
+    monkeypatch.setattr(trained_word_model, "evaluation", {"analogies": 0.1})  # the fixture is shared: restored after
     path = tmp_path / "model.npz"
     trained_word_model.save(path)
     started = time.perf_counter()

@@ -79,10 +79,13 @@ class Collection:
         if name not in cls.names():
             return False
         with cls(name, create=False) as collection:
-            if collection.store.count_files():
+            try:
+                with collection.writer():  # another run that is filling it now keeps it
+                    if collection.store.count_files():
+                        return False
+                    shutil.rmtree(collection.folder, ignore_errors=True)
+            except UserError:
                 return False
-            folder = collection.folder
-        shutil.rmtree(folder, ignore_errors=True)
         return True
 
     @classmethod
