@@ -6,13 +6,15 @@ the ordinary registry clients (``pip download --no-deps``, ``npm pack``; never `
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
+
+from embedengine.collections.files import file_sha256 as sha256_of
+from embedengine.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -55,23 +57,16 @@ RESNET_PACKAGE = RegistryPackage(
 )
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError):
     """A package could not be fetched or failed its checksum; the message says what to do.
 
     ``missing`` names the package files a ``--from`` folder lacks (empty for other failures).
     """
 
     def __init__(self, message: str, missing: Sequence[str] = ()) -> None:
-        super().__init__(message)
+        super().__init__(message, hint="the models are built once from registry packages; see the message for the "
+                                       "file to fetch", data={"missing": list(missing)} if missing else None)
         self.missing = list(missing)
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify(path: Path, expected: str) -> None:
