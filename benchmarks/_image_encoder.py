@@ -19,12 +19,16 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __name__ == "__main__":  # say what is missing before loading, building or training anything
+    from benchmarks.check_inputs import exit_if_missing
+
+    exit_if_missing("image_encoder")
 
 from benchmarks._results import markdown_table  # noqa: E402
 from embedengine.image import ImageEncoder, load_image, preprocess  # noqa: E402
 from embedengine.runtime import default_threads  # noqa: E402
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "resnet50_tfjs_reference.npz"
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "resnet50_tfjs_reference.npz"  # shipped
 TARGET = 0.85
 
 

@@ -31,6 +31,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # say what is missing before loading, building or training anything
+    from benchmarks.check_inputs import exit_if_missing
+
+    exit_if_missing("documents")
+
 from embedengine import runtime  # noqa: E402
 
 REAL_MODELS = runtime.models_dir()

@@ -28,6 +28,10 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __name__ == "__main__":  # say what is missing before loading, building or training anything
+    from benchmarks.check_inputs import exit_if_missing
+
+    exit_if_missing("encoders")
 
 from benchmarks._results import markdown_table, write_section  # noqa: E402
 from embedengine.runtime import cache_dir  # noqa: E402

@@ -29,6 +29,11 @@ from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # say what is missing before loading, building or training anything
+    from benchmarks.check_inputs import exit_if_missing
+
+    exit_if_missing("images")
+
 from embedengine import runtime  # noqa: E402
 
 os.environ["EMBEDSTUDIO_MODELS"] = str(runtime.models_dir())
@@ -40,7 +45,7 @@ from embedengine.images_index import METHOD, ImageCollection, demo_folder  # noq
 from embedengine.linalg import normalise  # noqa: E402
 from embedengine.store import FileEntry  # noqa: E402
 
-FIXTURE = ROOT.parent / "shared" / "fixtures" / "resnet50_tfjs_reference.npz"
+FIXTURE = ROOT / "tests" / "fixtures" / "resnet50_tfjs_reference.npz"  # shipped with the tests
 TARGET = 0.85
 BATCH = 16
 

@@ -21,6 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+if __name__ == "__main__":  # say what is missing before loading, building or training anything
+    from benchmarks.check_inputs import exit_if_missing
+
+    exit_if_missing("word2vec")
 
 from _results import markdown_table, write_section  # noqa: E402
 

@@ -1,8 +1,13 @@
-"""Shared fixtures: the real built models, a throw-away Embed Studio home per test, shared/ data."""
+"""Common fixtures: the real built models, a throw-away Embed Studio home per test, the reference data.
+
+Everything the tests read ships with the project (``tests/fixtures/``, ``resources/``): the suite runs in
+any clone, with no ``../shared`` beside it.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +15,7 @@ import pytest
 from embedengine import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # Resolve the real models folder once, before any test swaps EMBEDSTUDIO_HOME for a temp dir.
 BUILT_MODELS = runtime.models_dir()
@@ -36,15 +41,9 @@ def models_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.exists():
-        pytest.skip(f"{SHARED} is absent (it sits beside the project in CI and developer checkouts)")
-    return SHARED
-
-
-@pytest.fixture(scope="session")
-def fixtures_dir(shared_dir) -> Path:
-    return shared_dir / "fixtures"
+def fixtures_dir() -> Path:
+    """tests/fixtures: the MiniLM and ResNet50 reference outputs (see its README)."""
+    return FIXTURES
 
 
 # ---- word2vec fixtures (helper C; this section only) ------------------------------------------
@@ -52,18 +51,18 @@ SMALL_CORPUS_BYTES = 2_000_000
 
 
 @pytest.fixture(scope="session")
-def small_corpus(tmp_path_factory, shared_dir) -> Path:
-    """~2 MB of real English (the first lines of shared/data/corpus_mix.txt.xz) as a UTF-8 text file."""
-    import lzma
-
-    source = shared_dir / "data" / "corpus_mix.txt.xz"
-    if not source.exists():
-        pytest.skip(f"{source} is absent")
+def small_corpus(tmp_path_factory) -> Path:
+    """~2 MB of real English: the first verses of the shipped KJV (resources/corpus/kjv.txt), one verse a line,
+    lowercased to runs of a–z (as the big training corpus is), as a UTF-8 text file."""
+    source = ROOT / "resources" / "corpus" / "kjv.txt"
     lines, size = [], 0
-    with lzma.open(source, "rt", encoding="utf-8") as handle:
+    with open(source, encoding="utf-8") as handle:
         for line in handle:
-            lines.append(line)
-            size += len(line)
+            words = re.findall("[a-z]+", line.lower())
+            if not words or line.isupper():  # blank lines and book titles ("GENESIS")
+                continue
+            lines.append(" ".join(words) + "\n")
+            size += len(lines[-1])
             if size >= SMALL_CORPUS_BYTES:
                 break
     path = tmp_path_factory.mktemp("corpus") / "small_corpus.txt"

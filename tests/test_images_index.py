@@ -1,6 +1,6 @@
 """Image collections with real photos: similar-image search, labels, near-duplicates, bad files, resilience.
 
-Photos: the six reference photos of ``shared/fixtures/resnet50_tfjs_reference.npz`` written as files, plus
+Photos: the six reference photos of ``tests/fixtures/resnet50_tfjs_reference.npz`` written as files, plus
 four shipped demo photos; variants (crop, flip, resize, JPEG q=20, brightness ±10 %) are made here.
 """
 

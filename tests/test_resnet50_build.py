@@ -181,7 +181,12 @@ def test_read_package_slices_all_320_tensors(package):
     assert package.output_layer == "fc1000" and len(package.labels) == 1000
 
 
-def test_write_model_leaves_model_labels_and_parity(package, tmp_path, fixtures_dir):
+def test_write_model_leaves_model_labels_and_parity(package, tmp_path, fixtures_dir, monkeypatch):
+    import models.resnet50 as resnet50
+
+    check = resnet50.parity_against_fixture  # checks against the copy in tests/fixtures, not ../shared
+    monkeypatch.setattr(resnet50, "parity_against_fixture", lambda model_path, labels: check(
+        model_path, labels, fixture=fixtures_dir / "resnet50_tfjs_reference.npz"))
     messages = []
     info = write_model(package, tmp_path, lambda p: messages.append(p.message))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.json", "resnet50.onnx"]  # no temp files left
