@@ -25,8 +25,8 @@ from desktop import gc_guard, plots, style
 from desktop.chat import cards
 from desktop.context import APPLICATION, ORGANISATION, AppContext, vector_file_filter
 from desktop.workers import TaskHandle
+from embedengine.runtime import resources_dir
 
-ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
 # (module in desktop.tabs, class, title, what the tab will do — shown while the module is absent)
 TABS = (
     ("train", "TrainTab", "Train", "Train word vectors on your own text files."),
@@ -37,7 +37,8 @@ TABS = (
 
 
 def icon(name: str) -> QIcon:
-    return QIcon(str(ICONS / f"{name}.svg"))
+    """A shipped icon (``resources/icons``, installed as package data) by name."""
+    return QIcon(str(resources_dir() / "icons" / f"{name}.svg"))
 
 
 class PlaceholderTab(QWidget):

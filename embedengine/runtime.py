@@ -1,14 +1,18 @@
 """Where Embed Studio keeps its files, and how it opens ONNX Runtime sessions.
 
-Paths: ``EMBEDSTUDIO_HOME`` overrides the platform data directory (workspaces, history, models);
-``EMBEDSTUDIO_MODELS`` overrides only the models folder (tests point it at the built models while
-writing everything else into a temporary home).
+Paths: ``EMBEDSTUDIO_HOME`` moves everything the app writes (workspaces, history, settings, models
+and the cache) into one folder; ``EMBEDSTUDIO_MODELS`` overrides only the models folder (tests point it
+at the built models while writing everything else into a temporary home) and ``EMBEDSTUDIO_CACHE`` only
+the cache. ``EMBEDSTUDIO_RESOURCES`` replaces the shipped resources (package ``embedstudio_resources``).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Sequence
@@ -42,23 +46,61 @@ class ModelDamagedError(UserError):
 
 
 def data_home() -> Path:
-    """The user data directory (platform-appropriate, or ``$EMBEDSTUDIO_HOME``)."""
+    """The user data directory: ``$EMBEDSTUDIO_HOME``, or the platform's (XDG on Linux)."""
     override = os.environ.get("EMBEDSTUDIO_HOME")
     if override:
         return Path(override).expanduser()
     if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Application Support"
     else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / APP_NAME
 
 
+RESOURCES_PACKAGE = "embedstudio_resources"  # the repository's resources/ folder, shipped as package data
+
+
 def resources_dir() -> Path:
-    """The project's ``resources/`` folder (demo corpus, demo images, evaluation sets, icons)."""
+    """The shipped resources (demo corpus, demo images, evaluation sets, icons) as a folder.
+
+    ``$EMBEDSTUDIO_RESOURCES`` if set; otherwise the package ``embedstudio_resources`` found with
+    :mod:`importlib.resources` (the installed package data, or ``resources/`` in a source checkout).
+    """
     override = os.environ.get("EMBEDSTUDIO_RESOURCES")
-    return Path(override).expanduser() if override else Path(__file__).resolve().parents[1] / "resources"
+    return Path(override).expanduser() if override else _packaged_resources()
+
+
+@lru_cache(maxsize=None)
+def _packaged_resources() -> Path:
+    from importlib.resources import files
+
+    try:
+        root = files(RESOURCES_PACKAGE)
+    except ModuleNotFoundError:  # a checkout whose editable install predates the package: its sibling folder
+        return Path(__file__).resolve().parents[1] / "resources"
+    if isinstance(root, Path):  # installed (or editable): a real folder, used in place
+        return root
+    return _extract(root)  # imported from a zip: copied once to a temporary folder for this process
+
+
+def _extract(root) -> Path:
+    """Copy a :class:`~importlib.resources.abc.Traversable` tree to a temporary folder removed at exit."""
+    target = Path(tempfile.mkdtemp(prefix="embedstudio-resources-"))
+    atexit.register(shutil.rmtree, target, True)
+
+    def copy(node, destination: Path) -> None:
+        for child in node.iterdir():
+            if child.is_dir():
+                if child.name != "__pycache__":
+                    (destination / child.name).mkdir()
+                    copy(child, destination / child.name)
+            else:
+                (destination / child.name).write_bytes(child.read_bytes())
+
+    copy(root, target)
+    return target
 
 
 def models_dir() -> Path:
@@ -68,12 +110,23 @@ def models_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Folder for downloaded registry packages (kept so a rebuild needs no network)."""
+    """Folder for what can be fetched or made again: registry packages (kept so a rebuild needs no network)
+    and word2vec's temporary corpus streams.
+
+    ``$EMBEDSTUDIO_CACHE``; else ``$EMBEDSTUDIO_HOME/cache``; else the platform's cache folder
+    (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows).
+    """
     override = os.environ.get("EMBEDSTUDIO_CACHE")
     if override:
         return Path(override).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / APP_NAME
+    home = os.environ.get("EMBEDSTUDIO_HOME")
+    if home:
+        return Path(home).expanduser() / "cache"
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / APP_NAME / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / APP_NAME
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / APP_NAME
 
 
 def model_path(filename: str) -> Path:
