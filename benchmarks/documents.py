@@ -40,6 +40,7 @@ from embedengine import runtime  # noqa: E402
 
 REAL_MODELS = runtime.models_dir()
 os.environ["EMBEDSTUDIO_MODELS"] = str(REAL_MODELS)
+os.environ.setdefault("EMBEDSTUDIO_CACHE", str(runtime.cache_dir()))  # the fetched packages stay usable
 os.environ["EMBEDSTUDIO_HOME"] = tempfile.mkdtemp(prefix="embedstudio-bench-")
 
 from benchmarks._results import markdown_table, write_section  # noqa: E402

@@ -37,6 +37,7 @@ if __name__ == "__main__":  # say what is missing before loading, building or tr
 from embedengine import runtime  # noqa: E402
 
 os.environ["EMBEDSTUDIO_MODELS"] = str(runtime.models_dir())
+os.environ.setdefault("EMBEDSTUDIO_CACHE", str(runtime.cache_dir()))  # the fetched packages stay usable
 os.environ["EMBEDSTUDIO_HOME"] = tempfile.mkdtemp(prefix="embedstudio-images-bench-")
 
 from benchmarks._results import markdown_table, write_section  # noqa: E402
