@@ -128,6 +128,7 @@ def stylesheet(t: Theme) -> str:
     #noteCard {{ background: transparent; border: 1px dashed {t.border}; border-radius: 10px; }}
     #userMessage {{ background: {t.user_bubble}; border-radius: 12px; }}
     #cardQuery {{ color: {t.muted}; font-weight: 600; }}
+    #cardSource {{ color: {t.muted}; font-size: 11px; }}
     #cardHeading {{ font-weight: 700; font-size: 11.5pt; }}
     #cardAction {{ border: none; color: {t.muted}; padding: 2px 6px; border-radius: 4px; }}
     #cardAction:hover {{ background: {t.window}; color: {t.text}; }}

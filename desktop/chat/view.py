@@ -81,6 +81,9 @@ class AnswerCard(QFrame):
             outer.addLayout(self._actions_row())
         else:
             self.setObjectName("noteCard")
+        self.source_label = cards.label("", "cardSource", wrap=True)
+        self.source_label.hide()
+        outer.addWidget(self.source_label)
         self.body = QVBoxLayout()
         self.body.setSpacing(8)
         outer.addLayout(self.body)
@@ -111,12 +114,19 @@ class AnswerCard(QFrame):
             return
         self._set_widgets(_as_widgets(content))
 
-    def finish(self, kind: str, result: Any, save: bool = True) -> None:
-        """Render ``result`` (any dataclass/dict) through the tab's renderer and save it to history."""
+    def finish(self, kind: str, result: Any, save: bool = True, source: str = "") -> None:
+        """Render ``result`` (any dataclass/dict) through the tab's renderer and save it to history.
+
+        ``source`` names what produced the answer (word model, collection and method, model build); it is
+        kept in the saved result under ``"source"`` and shown under the query, on replay too.
+        """
         if self.discarded:
             return
         self.kind = kind
         self.result_json = to_jsonable(result)
+        if source and isinstance(self.result_json, dict):
+            self.result_json["source"] = source
+        self.show_source(self.result_json)
         self.set_content(self.view.render(kind, self.result_json))
         if save:
             self.view.save(self)
@@ -132,17 +142,23 @@ class AnswerCard(QFrame):
             message, data = error, {"error": error}
         self.finish("error", {**data, "error": message, "hint": hint})
 
-    def run_task(self, kind: str, fn: Callable, *args: Any, **kwargs: Any) -> TaskHandle:
+    def show_source(self, result_json: Any) -> None:
+        """Show the saved result's ``"source"`` (if any) as the card's "from …" line."""
+        source = result_json.get("source") if isinstance(result_json, dict) else None
+        self.source_label.setText(f"from {source}" if isinstance(source, str) and source else "")
+        self.source_label.setVisible(bool(self.source_label.text()))
+
+    def run_task(self, kind: str, fn: Callable, *args: Any, source: str = "", **kwargs: Any) -> TaskHandle:
         """Run ``fn`` off the UI thread with a progress bar + cancel in this card; ``finish(kind, result)`` when done.
 
-        A cancelled task shows "Cancelled." and is not saved.
+        ``source`` is passed on to ``finish``. A cancelled task shows "Cancelled." and is not saved.
         """
         self.progress_card = cards.ProgressCard()
         self._set_widgets([self.progress_card])
         self.handle = self.view.ctx.tasks.run(
             fn,
             *args,
-            on_result=lambda result: self.finish(kind, result),
+            on_result=lambda result: self.finish(kind, result, source=source),
             on_error=self.fail,
             on_cancel=lambda: self.set_content(cards.text("Cancelled.")),
             label=self.query or kind,
@@ -390,6 +406,7 @@ class ChatView(QWidget):
                 renderer = self.renderer or self.render  # no renderer: render() shows the JSON
                 content = renderer(entry.kind, result)
             card.result_json = result
+            card.show_source(result)
         except (UnknownResultFormat, KeyError, TypeError):
             content = cards.label(UNREADABLE_ANSWER, "muted", wrap=True)
         except Exception as error:  # as render() shows a live answer it cannot draw
