@@ -44,6 +44,8 @@ class AppContext(QObject):
     """Shared state of the app. Signals fire on the UI thread.
 
     - ``word_model_changed(str)``: the active word model changed (name, "" when none).
+    - ``word_model_pending(str)``: a word model is being trained or loaded to become active (its name), or
+      no longer is (""). Explore holds questions asked meanwhile and answers them when it is active.
     - ``word_models_changed()``: the saved-model library changed (a model saved, imported, renamed or
       deleted); whoever changes the library emits it, lists of saved models refresh on it.
     - ``settings_changed(str)``: a preference changed (its key, e.g. "engine/fast_int8").
@@ -51,6 +53,7 @@ class AppContext(QObject):
     """
 
     word_model_changed = Signal(str)
+    word_model_pending = Signal(str)
     word_models_changed = Signal()
     settings_changed = Signal(str)
     status_changed = Signal(str, int)
@@ -65,6 +68,7 @@ class AppContext(QObject):
         self.tasks = TaskRunner(parent=self)
         self.word_model_name: str = ""
         self.word_model: Any = None  # embedengine.word2vec.WordVectors
+        self.pending_word_model: str = ""  # being trained (first-launch demo) or loaded to become active
         self.launch_args: list[str] = []  # command-line options given to `embedstudio` (e.g. "--no-demo")
         self.open_url: Callable[[QUrl], Any] = QDesktopServices.openUrl  # files and folders; tests record instead
         self.apply_engine_settings()
@@ -136,7 +140,20 @@ class AppContext(QObject):
         self.word_model = vectors
         if name:
             self.settings.setValue("ui/word_model", name)
+        if name and name == self.pending_word_model:
+            self.pending_word_model = ""  # quietly: word_model_changed says it arrived
         self.word_model_changed.emit(name)
+
+    def set_pending_word_model(self, name: str) -> None:
+        """Announce that ``name`` is being trained or loaded to become active ("" when that stopped)."""
+        if name != self.pending_word_model:
+            self.pending_word_model = name
+            self.word_model_pending.emit(name)
+
+    def end_pending_word_model(self, name: str) -> None:
+        """``name`` will not become active after all (its training or loading failed or was cancelled)."""
+        if name and name == self.pending_word_model:
+            self.set_pending_word_model("")
 
     def load_word_model(
         self,
@@ -144,7 +161,7 @@ class AppContext(QObject):
         on_loaded: Optional[Callable[[Any], None]] = None,
         on_error: Optional[Callable[[BaseException], None]] = None,
     ) -> TaskHandle:
-        """Load a saved word model off the UI thread and make it active."""
+        """Load a saved word model off the UI thread and make it active (pending while it loads)."""
 
         def loaded(vectors: Any) -> None:
             self.set_word_model(name, vectors)
@@ -153,11 +170,14 @@ class AppContext(QObject):
                 on_loaded(vectors)
 
         def failed(error: BaseException) -> None:
+            self.end_pending_word_model(name)
             self.status_message(f"Could not load word model “{name}”: {error}", 0)
             if on_error:
                 on_error(error)
 
-        return self.tasks.run(_load_word_model, name, on_result=loaded, on_error=failed, label=f"load {name}")
+        self.set_pending_word_model(name)
+        return self.tasks.run(_load_word_model, name, on_result=loaded, on_error=failed,
+                              on_cancel=lambda: self.end_pending_word_model(name), label=f"load {name}")
 
     def last_word_model(self) -> str:
         """Name of the word model that was active in the previous session ("" if none)."""
@@ -169,6 +189,11 @@ class AppContext(QObject):
         self.tasks.shutdown(timeout_ms)
         self.settings.sync()
         self.history.close()
+
+
+def describe_word_model(name: str, vocab_size: int, dim: int) -> str:
+    """How lists, pickers and answer sources name a word model: ``demo-kjv — 12,345 words · 100d``."""
+    return f"{name} — {vocab_size:,} words · {dim}d"
 
 
 def vector_file_filter() -> str:
