@@ -3,11 +3,16 @@
 ``demo`` indexes the shipped corpus into the "demo" collection; ``status`` shows the collection; a
 payload removes a folder, indexes folders or asks for passages like a given one; anything else is a
 search, or a comparison of methods while compare mode is on.
+
+How answers are laid out, still without Qt: :func:`group_by_file` (a search's passages grouped by file,
+best file first), :func:`agreement` (how many of the compared methods found each passage) and
+:func:`answer_source` (the "from …" line naming collection, method and model build).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 from embedengine.documents import DocumentCollection
 from embedengine.runtime import resources_dir
@@ -15,6 +20,7 @@ from embedengine.runtime import resources_dir
 from .collection import CollectionController, Command, Settings
 
 DEMO_COLLECTION = "demo"
+SOURCE_SEPARATOR = " · "
 
 
 def demo_corpus() -> str:
@@ -44,3 +50,43 @@ class DocumentsController(CollectionController):
             return Command("more_like", {"item_id": int(payload["more_like"]),
                                          "collection": payload.get("collection") or None})
         return Command("compare" if self.compare else "search", {"query": query})
+
+
+@dataclass
+class FileGroup:
+    """The passages found in one file, best first; ``hits[0]`` is shown, the rest folded under it."""
+
+    path: str
+    hits: list[dict]
+
+    @property
+    def folded(self) -> list[dict]:
+        return self.hits[1:]
+
+
+def group_by_file(hits: Sequence[dict], max_files: int) -> list[FileGroup]:
+    """``hits`` (best first, each with a ``path``) grouped by file, files in the order of their best passage;
+    at most ``max_files`` files (passages of later files are left out)."""
+    groups: dict[str, FileGroup] = {}
+    for hit in hits:
+        if hit["path"] not in groups:
+            if len(groups) == max_files:
+                continue
+            groups[hit["path"]] = FileGroup(hit["path"], [])
+        groups[hit["path"]].hits.append(hit)
+    return list(groups.values())
+
+
+def agreement(results: Sequence[dict]) -> dict[int, int]:
+    """For each passage (``item_id``) in any compared method's hits: how many of the methods found it."""
+    counts: dict[int, int] = {}
+    for result in results:
+        for item_id in {hit["item_id"] for hit in result["hits"]}:
+            counts[item_id] = counts.get(item_id, 0) + 1
+    return counts
+
+
+def answer_source(collection: str, methods: Sequence[str], build: str = "") -> str:
+    """What produced an answer: "collection 'notes' · MiniLM · minilm.onnx ced46117, built 2026-12-03"."""
+    parts = [f"collection '{collection}'", ", ".join(methods)] + ([build] if build else [])
+    return SOURCE_SEPARATOR.join(part for part in parts if part)

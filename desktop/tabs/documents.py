@@ -8,21 +8,24 @@ through the shared task runner and renders search results (live or replayed from
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import QUrl, Qt
+from PySide6.QtCore import QUrl
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QToolButton,
-                               QWidget)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QWidget
 
 from desktop.chat import cards
 from desktop.collection_bar import CollectionTab
-from desktop.controllers.documents import DocumentsController
+from desktop.controllers.documents import DocumentsController, answer_source, group_by_file
+from desktop.document_results import (CompareView, FileGroupView, PassageAction, PassageCard, PassageViewer,
+                                      compare_legend)
 from embedengine.collections.report import CollectionStatus
 from embedengine.documents import METHODS
-from embedengine.documents.methods import DENSE_METHODS
+from embedengine.documents.context import passage_in_file
+from embedengine.documents.methods import DENSE_METHODS, method_build
+
+__all__ = ["DocumentsTab", "PassageCard", "file_url"]
 
 WELCOME = ("Drop folders here (or **Add folder…**) to index .txt, .md, .rst, .html and .pdf files, then ask in "
            "your own words. Tick **Compare** to see several methods side by side; **Folders…** (or **status**) "
@@ -30,16 +33,10 @@ WELCOME = ("Drop folders here (or **Add folder…**) to index .txt, .md, .rst, .
            "text (the King James Bible, a few minutes on 2 cores) and ask it, say, *a flood covers the whole earth*.")
 FILE_TYPES = {"All types": (), "PDF": (".pdf",), "Markdown / reST": (".md", ".markdown", ".rst"),
               "Text": (".txt", ".text"), "HTML": (".html", ".htm", ".xhtml")}
-TOP_K = 10
-COMPARE_K = 5
-HIGHLIGHT_STYLE = "background-color: rgba(255, 200, 0, 0.45); font-weight: 600;"
-
-
-def snippet_html(snippet: str, highlight: tuple[int, int]) -> str:
-    """The snippet as HTML with the best sentence highlighted."""
-    start, end = highlight
-    return (html.escape(snippet[:start]) + f'<span style="{HIGHLIGHT_STYLE}">' + html.escape(snippet[start:end])
-            + "</span>" + html.escape(snippet[end:]))
+SEARCH_K = 30  # passages asked for: grouped by file, the best TOP_FILES files are shown
+TOP_FILES = 10
+COMPARE_K = 8
+NO_HANDLER_NOTE = "No program on this system opens {suffix} files, so here is the passage in its text."
 
 
 def file_url(path: str, page: Optional[int]) -> QUrl:
@@ -48,46 +45,6 @@ def file_url(path: str, page: Optional[int]) -> QUrl:
     if page and path.lower().endswith(".pdf"):
         url.setFragment(f"page={page}")
     return url
-
-
-class PassageCard(QFrame):
-    """One ranked passage: file, folder, page, score bar, highlighted snippet and actions."""
-
-    def __init__(self, hit: dict, fraction: float, tab: "DocumentsTab") -> None:
-        super().__init__()
-        self.hit = hit
-        self.setObjectName("passageCard")
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 4, 0, 4)
-        page = f" · page {hit['page']}" if hit.get("page") else ""
-        title = QLabel(f"<b>{hit['rank']}. {html.escape(hit['file_name'])}</b>{page} "
-                       f"<span style='color:gray'>{html.escape(hit['folder'])}</span>")
-        title.setToolTip(hit["path"])
-        grid.addWidget(title, 0, 0)
-        grid.addWidget(cards.ScoreBar(fraction), 0, 1)
-        grid.addWidget(QLabel(f"{hit['score']:.3f}"), 0, 2)
-        self.snippet = QLabel(snippet_html(hit["snippet"], tuple(hit["highlight"])))
-        self.snippet.setWordWrap(True)
-        self.snippet.setTextFormat(Qt.TextFormat.RichText)
-        self.snippet.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        grid.addWidget(self.snippet, 1, 0, 1, 3)
-        grid.addLayout(self._actions(tab), 2, 0, 1, 3)
-        grid.setColumnStretch(0, 1)
-        cards.with_text(self, f"{hit['rank']}. {hit['path']}{page} ({hit['score']:.3f})\n    {hit['snippet']}")
-
-    def _actions(self, tab: "DocumentsTab") -> QHBoxLayout:
-        row = QHBoxLayout()
-        self.buttons: dict[str, QToolButton] = {}
-        for name, slot in (("Open", lambda: tab.open_hit(self.hit)), ("Copy path", lambda: tab.copy_path(self.hit)),
-                           ("More like this", lambda: tab.more_like(self.hit))):
-            button = QToolButton()
-            button.setText(name)
-            button.setObjectName("cardAction")
-            button.clicked.connect(slot)
-            row.addWidget(button)
-            self.buttons[name] = button
-        row.addStretch(1)
-        return row
 
 
 class DocumentsTab(CollectionTab):
@@ -101,6 +58,7 @@ class DocumentsTab(CollectionTab):
 
     def __init__(self, ctx, parent: Optional[QWidget] = None) -> None:
         super().__init__(ctx, parent)
+        self.passage_viewer: Optional[PassageViewer] = None  # the passage shown in the app, if any
         self.actions.status_changed.connect(self._status_changed)
 
     def build_input_bar(self) -> None:
@@ -188,15 +146,53 @@ class DocumentsTab(CollectionTab):
             return
         args, method, call = command.args, self.method_box.currentData() or "minilm", self.controller.call
         if command.action == "more_like":
-            card.run_task("search", call, "more_like", args["item_id"], method, TOP_K, collection=args["collection"])
+            card.run_task("search", call, "more_like", args["item_id"], method, SEARCH_K,
+                          collection=args["collection"], source=self.source([method], args["collection"]))
         elif command.action == "compare":
-            card.run_task("compare", call, "compare", args["query"], self.available_methods()[:4], COMPARE_K,
-                          **self.search_options())
+            methods = self.available_methods()[:4]
+            card.run_task("compare", call, "compare", args["query"], methods, COMPARE_K, **self.search_options(),
+                          source=self.source(methods))
         else:
-            card.run_task("search", call, "search", args["query"], method, TOP_K, **self.search_options())
+            card.run_task("search", call, "search", args["query"], method, SEARCH_K, **self.search_options(),
+                          source=self.source([method]))
+
+    def source(self, methods: list[str], collection: Optional[str] = None) -> str:
+        """The answer's "from …" line: collection, method(s) and the model build they rank with."""
+        name = collection or self.controller.selected
+        status = self.actions.status
+        word_model = status.word_model if status is not None and status.name == name else None
+        builds = list(dict.fromkeys(b for b in (method_build(m, word_model) for m in methods) if b))
+        return answer_source(name, [self.method_label(m) for m in methods], "; ".join(builds))
+
+    # -- a found passage's actions -------------------------------------------------------------
+
+    def passage_actions(self, collection: str) -> list[PassageAction]:
+        """The buttons under each passage (``collection`` is the one searched, for More like this)."""
+        return [("Open", "Open the file with the system's program (or show the passage here if there is none)",
+                 self.open_hit),
+                ("Show text", "Show the passage in the file's text, here", self.show_passage),
+                ("Copy path", "Copy the file's path", self.copy_path),
+                ("More like this", "Passages like this one",
+                 lambda hit: self.more_like({**hit, "collection": collection}))]
 
     def open_hit(self, hit: dict) -> None:
-        self.ctx.open_url(file_url(hit["path"], hit.get("page")))
+        """Open the file with the system; when no program takes it, show the passage in the app instead."""
+        if self.ctx.open_url(file_url(hit["path"], hit.get("page"))) is False:
+            self.show_passage(hit, NO_HANDLER_NOTE.format(suffix=Path(hit["path"]).suffix or "such"))
+
+    def show_passage(self, hit: dict, note: str = "") -> None:
+        """Read the text around the passage off the UI thread and show it in a :class:`PassageViewer`."""
+        self.ctx.tasks.run(passage_in_file, hit["path"], hit.get("page"), hit["start"], hit["end"], hit["text"],
+                           tuple(hit["sentence"]), label="show passage", cancellable=False,
+                           on_result=lambda context: self._open_viewer(hit, context.to_dict(), note),
+                           on_error=lambda error: self.chat.notify(f"Could not show the passage: {error}"))
+
+    def _open_viewer(self, hit: dict, context: dict, note: str) -> None:
+        if self.passage_viewer is not None:
+            self.passage_viewer.close()
+            self.passage_viewer.deleteLater()
+        self.passage_viewer = PassageViewer(hit, context, note, self)
+        self.passage_viewer.show()
 
     def copy_path(self, hit: dict) -> None:
         QGuiApplication.clipboard().setText(hit["path"])
@@ -220,18 +216,21 @@ class DocumentsTab(CollectionTab):
 
     def _render_search(self, result: dict) -> list[QWidget]:
         hits = result["hits"]
+        groups = group_by_file(hits, TOP_FILES)
         timing = f"{result['encode_ms'] + result['search_ms']:.0f} ms"
-        head = cards.text(f"{result['method_label']}: {len(hits)} of {result['passages_searched']:,} passages "
-                          f"· {timing}")
+        head = cards.text(f"{result['method_label']}: {sum(len(g.hits) for g in groups)} passages in "
+                          f"{len(groups)} files, of {result['passages_searched']:,} passages · {timing}")
         if not hits:
             return [head, cards.text("No passage matches. Try other words or another method.")]
         scores = [h["score"] for h in hits]
         dense = METHODS[result["method"]].kind == "dense"
         top = max(scores) or 1.0
         fractions = cards.score_fractions(scores) if dense else [max(0.0, s / top) for s in scores]
-        return [head] + [PassageCard({**hit, "collection": result["collection"]}, fraction, self)
-                         for hit, fraction in zip(hits, fractions)]
+        by_item = {hit["item_id"]: fraction for hit, fraction in zip(hits, fractions)}
+        actions = self.passage_actions(result["collection"])
+        return [head] + [FileGroupView(group, by_item, actions) for group in groups]
 
     def _render_compare(self, result: dict) -> list[QWidget]:
-        return [cards.text(f"Top {COMPARE_K} per method for “{result['query']}”"),
-                cards.table(result["headers"], result["rows"])]
+        methods = len(result["results"])
+        return [cards.text(f"Top passages of each method for “{result['query']}”"),
+                CompareView(result, self.open_hit), compare_legend(methods)]

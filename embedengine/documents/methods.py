@@ -60,6 +60,31 @@ def method_info(key: str) -> MethodInfo:
     return METHODS[key]
 
 
+def method_build(key: str, word_model: Optional[str] = None) -> str:
+    """Which model build ranks with method ``key``, for an answer's source line: the MiniLM file's short
+    sha256 and build date from the models' manifest (hybrid: MiniLM's), the word model of the word-vector
+    methods; "" for BM25, or when nothing is recorded."""
+    info = method_info(key)
+    if info.needs_word_model:
+        return f"word model '{word_model}'" if word_model else ""
+    if info.kind == "lexical":
+        return ""
+    from embedengine.manifest import ManifestDamagedError, read_manifest, recorded_file
+    from embedengine.text import MODEL_FILES
+
+    filename = MODEL_FILES["int8" if key == "minilm-int8" else "fp32"]
+    try:
+        manifest = read_manifest()
+    except ManifestDamagedError:
+        return ""
+    record = recorded_file(manifest, filename)
+    if record is None:
+        return ""
+    built = next((str(entry.get("built_at", ""))[:10] for entry in manifest["models"].values()
+                  if filename in entry.get("files", {})), "")
+    return f"{filename} {record['sha256'][:8]}" + (f", built {built}" if built else "")
+
+
 def stored_methods(keys: Iterable[str]) -> list[str]:
     """The dense vector sets that the given methods need (hybrid needs MiniLM)."""
     needed: list[str] = []

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QTableWidget
+from PySide6.QtWidgets import QApplication, QLabel, QScrollBar
 
 from documents_fixtures import write_notes
+from desktop.document_results import CompareView, FileGroupView
 from desktop.tabs.documents import DocumentsTab, PassageCard
 
 WAIT_MS = 60_000
@@ -28,11 +29,18 @@ def ask(qtbot, tab: DocumentsTab, text: str):
     qtbot.keyClicks(tab.chat.input, text)
     qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: len(tab.chat.cards()) > before and bool(tab.chat.cards()[-1].kind), timeout=WAIT_MS)
+    for _ in range(3):  # the card's layout requests (heights for the wrapped texts), as the event loop runs them
+        QApplication.processEvents()
     return tab.chat.cards()[-1]
 
 
 def passage_cards(card) -> list[PassageCard]:
-    return [w for w in card.content if isinstance(w, PassageCard)]
+    """The passages of a search answer, best first (folded ones included)."""
+    return sorted(card.findChildren(PassageCard), key=lambda c: c.hit["rank"])
+
+
+def compare_view(card) -> CompareView:
+    return next(w for w in card.content if isinstance(w, CompareView))
 
 
 def index_dropped(qtbot, tab, folder, drop_files):
@@ -83,13 +91,111 @@ def test_compare_mode_and_type_filter(qtbot, tab, tmp_path, drop_files):
     tab.compare_box.setChecked(True)
     card = ask(qtbot, tab, "sicilian defence")
     assert card.kind == "compare"
-    table = next(w for w in card.content if isinstance(w, QTableWidget))
-    assert table.columnCount() == 4 and table.item(0, 1).text().startswith("chess.html")
+    view = compare_view(card)
+    assert [h.text() for h in view.headers] == ["MiniLM", "BM25", "Hybrid (MiniLM + BM25)"]
+    assert card.source_label.text().startswith("from collection 'default' · MiniLM, BM25, Hybrid (MiniLM + BM25) · "
+                                               "minilm.onnx ")
+    line = view.fontMetrics().height()
+    for column, result in zip(view.columns, card.result_json["results"]):
+        assert column and column[0].hit["file_name"] == "chess.html"
+        for row, hit in zip(column, result["hits"]):
+            assert float(row.score.text()) == pytest.approx(hit["score"], rel=1e-2)  # the score is shown
+            assert 0 < row.height() < 3 * line, "a row is one line of text"
+    # chess.html is every method's best passage: marked as found by all three
+    assert {column[0].mark.text() for column in view.columns} == {"in 3/3"}
+    assert "[in 3/3]" in card.as_text()
 
     tab.compare_box.setChecked(False)
     tab.type_box.setCurrentText("PDF")
     card = ask(qtbot, tab, "volcano eruption")
     assert {c.hit["file_type"] for c in passage_cards(card)} == {".pdf"}, card.as_text()
+
+
+def documents_tab(window) -> DocumentsTab:
+    return next(window.tabs.widget(i) for i in range(window.tabs.count())
+                if isinstance(window.tabs.widget(i), DocumentsTab))
+
+
+@pytest.mark.parametrize("size", [(1024, 700), (1280, 800)])
+def test_compare_fits_the_window_without_horizontal_scrolling(qtbot, main_window, models_dir, tmp_path, drop_files,
+                                                               size):
+    main_window.resize(*size)
+    tab = documents_tab(main_window)
+    main_window.tabs.setCurrentWidget(tab)
+    write_notes(tmp_path / "notes")
+    index_dropped(qtbot, tab, tmp_path / "notes", drop_files)
+    tab.compare_box.setChecked(True)
+    card = ask(qtbot, tab, "how to bake bread")
+    view = compare_view(card)
+    qtbot.waitUntil(lambda: view.isVisible() and view.width() > 0)
+    QApplication.processEvents()
+
+    viewport = tab.chat.scroll.viewport()
+    assert view.mapTo(viewport, view.rect().topRight()).x() <= viewport.width()
+    assert view.minimumSizeHint().width() <= view.width()
+    bars = [bar for bar in main_window.findChildren(QScrollBar) if bar.orientation() == Qt.Orientation.Horizontal]
+    assert not [bar for bar in bars if bar.isVisible() and bar.maximum() > 0], "nothing scrolls sideways"
+    line = view.fontMetrics().height()
+    for header in view.headers:  # wrapped if need be, never cut
+        assert header.height() >= header.heightForWidth(header.width())
+    for column in view.columns:
+        for row in column:
+            assert row.geometry().right() <= view.width() and row.height() < 3 * line
+            assert row.score.isVisible() and row.score.width() >= row.score.sizeHint().width()
+
+
+def long_notes(folder: Path) -> Path:
+    """A long file about tides (several passages) beside the short notes."""
+    write_notes(folder)
+    sentences = [f"Tide table {n}: the ocean tide at harbour {n} rises as the moon pulls on the sea, "
+                 f"and high water comes about fifty minutes later each day." for n in range(70)]
+    path = folder / "tides.txt"
+    path.write_text("\n\n".join(" ".join(sentences[i:i + 5]) for i in range(0, 70, 5)), encoding="utf-8")
+    return path
+
+
+def test_results_are_grouped_by_file_with_repeats_folded(qtbot, tab, tmp_path, drop_files):
+    tides = long_notes(tmp_path / "notes")
+    index_dropped(qtbot, tab, tmp_path / "notes", drop_files)
+    card = ask(qtbot, tab, "ocean tides and the moon")
+    assert card.source_label.text().startswith("from collection 'default' · MiniLM · minilm.onnx ")
+    assert card.result_json["source"] == card.source_label.text()[len("from "):]
+    groups = [w for w in card.content if isinstance(w, FileGroupView)]
+    files = [g.cards[0].hit["path"] for g in groups]
+    assert len(files) == len(set(files)), "each file once"
+    assert len(card.result_json["hits"]) > len(groups), "several passages of a file were found"
+    tide_group = next(g for g in groups if g.cards[0].hit["path"] == str(tides))
+    folded = tide_group.cards[1:]
+    assert tide_group.more is not None and tide_group.more.title == f"+{len(folded)} more from this file"
+    assert folded and not any(c.isVisible() for c in folded)
+    qtbot.mouseClick(tide_group.more.button, Qt.MouseButton.LeftButton)
+    assert all(c.isVisible() for c in folded) and {c.hit["path"] for c in folded} == {str(tides)}
+
+
+def test_open_without_a_system_handler_shows_the_passage_in_its_text(qtbot, tab, tmp_path, drop_files):
+    tides = long_notes(tmp_path / "notes")
+    index_dropped(qtbot, tab, tmp_path / "notes", drop_files)
+    opened = []
+    tab.ctx.open_url = lambda url: opened.append(url) or False  # as QDesktopServices.openUrl without a handler
+    card = ask(qtbot, tab, "high water at harbour 52")
+    first = passage_cards(card)[0]
+    assert first.hit["path"] == str(tides)
+    qtbot.mouseClick(first.buttons["Open"], Qt.MouseButton.LeftButton)
+    assert opened[0].toLocalFile() == str(tides)
+    qtbot.waitUntil(lambda: tab.passage_viewer is not None and tab.passage_viewer.isVisible(), timeout=WAIT_MS)
+    viewer = tab.passage_viewer
+    shown = viewer.browser.toPlainText()
+    passage = " ".join(first.hit["text"].split())
+    assert passage in " ".join(shown.split()) and len(shown) > len(first.hit["text"]), "the passage in its text"
+    assert viewer.highlighted_text().split() == first.hit["text"][slice(*first.hit["sentence"])].split()
+    assert "harbour 52" in viewer.highlighted_text()
+    assert "No program on this system opens .txt files" in cards_text(viewer)
+    bar = viewer.browser.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.value() > 0)  # scrolled down to the passage
+
+
+def cards_text(widget) -> str:
+    return "\n".join(label.text() for label in widget.findChildren(QLabel))
 
 
 def test_status_and_bad_method_errors_are_cards(qtbot, tab, tmp_path, drop_files):
