@@ -1,7 +1,14 @@
 """Train tab: choose a corpus, preview it, train word2vec live, evaluate, save; manage saved models.
 
 All work runs in ``ctx.tasks`` workers (the UI thread only renders progress, ≤ 20 updates a second).
-On a first launch (empty model library) the tab trains the demo model from the shipped corpus.
+On a first launch (empty model library) the tab trains the demo model from the shipped corpus; while it
+trains, ``ctx.pending_word_model`` names it so Explore holds questions until it is active.
+
+Saving is explicit: **Save model…** asks for a name (the suggested one filled in), saves the trained model
+and makes it active. The conversation below is a log (runs, evaluations, library operations), so its cards
+have no Re-run. Its input takes a file or folder path (typed or pasted) to add to the corpus, as a drop
+on the tab does, or ``save NAME`` to save the trained model under NAME; anything else gets a hint.
+The Saved models list marks the active model.
 """
 
 from __future__ import annotations
@@ -10,7 +17,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -20,7 +28,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMessageBox,
@@ -35,9 +42,10 @@ from PySide6.QtWidgets import (
 
 from desktop import plots
 from desktop.chat import ChatView, cards
-from desktop.context import vector_file_filter
+from desktop.context import describe_word_model, vector_file_filter
 from desktop.workers import describe_error
 from embedengine import demo
+from embedengine.errors import UserError
 from embedengine.tasks import Progress
 from embedengine.word2vec import TrainConfig, library, scan_corpus, train
 
@@ -70,6 +78,10 @@ PARAMS = (
     ParamSpec("alpha", "Learning rate", 0.0001, 1, "Starting learning rate, decaying linearly to min_alpha.", 4),
     ParamSpec("seed", "Seed", 0, 2**31 - 1, "Random seed: the same seed, data and settings give the same model."),
 )
+INPUT_HELP = ("Type or paste a file or folder path to add it to the corpus (or drop it here), or "
+              "**save NAME** to save the trained model; **Save model…** asks for the name.")
+
+
 def format_count(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -85,13 +97,15 @@ class TrainTab(QWidget):
         self.train_handle = None
         self.preview_handle = None
         self.pending_result = None  # TrainResult waiting to be saved
+        self.suggested_name = ""  # offered by Save model… for the pending result
         self.last_epoch = 0
         self.setAcceptDrops(True)
-        self.chat = TrainLog(ctx, tab="train", renderer=self.render, placeholder="Name for the trained model…",
+        self.chat = TrainLog(ctx, tab="train", renderer=self.render,
+                             placeholder="A file or folder path to add to the corpus  ·  save NAME",
                              welcome="Drop text files or folders here, check the preview, then **Start**.")
-        self.chat.input.setPlaceholderText("Type a name and press Enter to save the trained model")
         self.chat.submitted.connect(self._on_chat_text)
         self._build()
+        self.save_dialog = self._save_dialog()
         self.preview_timer = QTimer(self, singleShot=True, interval=300, timeout=self.preview_corpus)
         self._restore_settings()
         self._set_running(False)
@@ -167,10 +181,11 @@ class TrainTab(QWidget):
     def _run_group(self) -> QGroupBox:
         group = QGroupBox("Training")
         layout = QVBoxLayout(group)
-        row, (self.start_button, self.pause_button, self.cancel_button) = button_row(
+        row, (self.start_button, self.pause_button, self.cancel_button, self.save_button) = button_row(
             ("Start", "Train on the corpus with these settings", self.start_training),
             ("Pause", "Pause or resume training", self.toggle_pause),
             ("Cancel", "Stop now and keep the partly trained model", self.cancel_training),
+            ("Save model…", "Save the trained model under a name and make it active", self.ask_save_name),
         )
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
@@ -181,15 +196,15 @@ class TrainTab(QWidget):
         self.loss_plot.setMinimumHeight(160)
         for item in (row, self.progress_bar, self.progress_label, self.loss_plot):
             layout.addLayout(item) if isinstance(item, QHBoxLayout) else layout.addWidget(item)
-        save_row = QHBoxLayout()
-        self.name_edit = QLineEdit()
-        self.name_edit.setPlaceholderText("model name")
-        self.save_button = QPushButton("Save model")
-        self.save_button.clicked.connect(lambda: self.save_trained(self.name_edit.text()))
-        save_row.addWidget(self.name_edit, 1)
-        save_row.addWidget(self.save_button)
-        layout.addLayout(save_row)
         return group
+
+    def _save_dialog(self) -> QInputDialog:
+        dialog = QInputDialog(self)
+        dialog.setObjectName("saveModelDialog")
+        dialog.setWindowTitle("Save model")
+        dialog.setLabelText("Save the trained model as:")
+        dialog.textValueSelected.connect(lambda name: self.save_trained(name.strip()))
+        return dialog
 
     def shutdown(self) -> None:
         """Called by the main window before it closes: stop timers and running work."""
@@ -297,12 +312,16 @@ class TrainTab(QWidget):
         self._run_training(train, paths, config, on_result=self._on_trained, label="train word2vec")
 
     def start_demo_if_needed(self) -> None:
-        """First launch: train the demo model in the background, then make it active."""
+        """First launch: train the demo model in the background (pending in ctx), then make it active."""
         if self.train_handle is not None or not demo.needs_demo():
             return
         self.chat.add_note("First start: training a demo model on the King James Bible so Explore works "
                            "right away (usually well under a minute). You can cancel it.")
         self._run_training(demo.ensure_demo_model, on_result=self._on_demo_ready, label="demo model")
+        self.ctx.set_pending_word_model(demo.DEMO_MODEL_NAME)
+        stopped = lambda *_: self.ctx.end_pending_word_model(demo.DEMO_MODEL_NAME)  # noqa: E731
+        self.train_handle.failed.connect(stopped)
+        self.train_handle.cancelled.connect(stopped)
 
     def _run_training(self, fn, *args, on_result, label: str) -> None:
         self.loss_plot.clear_data()
@@ -361,8 +380,8 @@ class TrainTab(QWidget):
         self.progress_bar.setValue(self.progress_bar.value() if result.cancelled else 1000)
         self.progress_label.setText("Cancelled — partial model kept" if result.cancelled else "Finished")
         self.chat.add_answer("training", training_summary(result), query="training run")
-        self.name_edit.setText(suggested_name(result))
-        self.chat.add_note("Keep it with **Save model** (or type a name below and press Enter). Evaluating…")
+        self.suggested_name = suggested_name(result)
+        self.chat.add_note("Keep it with **Save model…**. Evaluating…")
         self.ctx.tasks.run(evaluate_vectors, result.vectors, on_result=self._on_evaluated,
                            on_error=lambda error: self.chat.add_pending_answer("evaluation").fail(error),
                            label="evaluate")
@@ -389,7 +408,24 @@ class TrainTab(QWidget):
 
     # -- saving and the models list -----------------------------------------------------------------
     def _on_chat_text(self, text: str) -> None:
-        self.save_trained(text)
+        """The log's input: a path joins the corpus, ``save NAME`` saves the trained model, else a hint."""
+        text = text.strip()
+        verb, _, name = text.partition(" ")
+        path = typed_path(text)
+        if verb.lower() == "save" and name.strip():
+            self.save_trained(name.strip())
+        elif path is not None:
+            self.add_paths([str(path)])
+            self.chat.add_note(f"Added **{path}** to the corpus.")
+        elif text.lower() == "help":
+            self.chat.add_note(INPUT_HELP)
+        else:
+            self.chat.add_pending_answer().fail(UserError(f"“{text}” is not a file or folder here.", hint=INPUT_HELP))
+
+    def ask_save_name(self) -> None:
+        """Save model…: ask for a name (the suggested one filled in); OK saves under it."""
+        self.save_dialog.setTextValue(self.suggested_name)
+        self.save_dialog.open()
 
     def save_trained(self, name: str) -> None:
         """Save the last trained model under ``name`` and make it active."""
@@ -403,6 +439,7 @@ class TrainTab(QWidget):
 
     def _after_save(self, name: str, vectors) -> None:
         self.pending_result = None
+        self.suggested_name = ""
         self.save_button.setEnabled(False)
         self.ctx.word_models_changed.emit()
         vectors.name = name
@@ -449,8 +486,8 @@ class TrainTab(QWidget):
 class TrainLog(ChatView):
     """The Train conversation: a log of runs, evaluations and library operations, not of questions.
 
-    Its cards have no Re-run: the input only takes a name to save the trained model under, so re-asking a
-    card's title ("evaluation", "training run", …) would save a model by that name.
+    Its cards have no Re-run: a card's title ("evaluation", "training run", "save “x”", …) is not a question,
+    and re-submitting it to the input (paths and ``save NAME``) would at best add nothing, at worst save.
     """
 
     def add_pending_answer(self, query: Optional[str] = None, payload: Any = None):
@@ -486,15 +523,26 @@ class ModelsPanel(QGroupBox):
         layout.addWidget(self.list)
         layout.addLayout(row)
         ctx.word_models_changed.connect(self.refresh)
+        ctx.word_model_changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
+        """List the saved models; the active one in bold, marked "active"."""
+        selected = self.selected()
         self.list.clear()
         for info in library.list_models():
-            item = QListWidgetItem(f"{info.name} — {info.vocab_size:,} words · {info.dim}d")
+            active = info.name == self.ctx.word_model_name
+            item = QListWidgetItem(describe_word_model(info.name, info.vocab_size, info.dim)
+                                   + (" · active" if active else ""))
             item.setData(Qt.ItemDataRole.UserRole, info.name)
-            item.setToolTip(model_tooltip(info))
+            item.setToolTip(("Active: Explore answers with it\n" if active else "") + model_tooltip(info))
+            if active:
+                font = QFont(item.font())
+                font.setBold(True)
+                item.setFont(font)
             self.list.addItem(item)
+            if info.name == selected:
+                self.list.setCurrentItem(item)
 
     def names(self) -> list[str]:
         return [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
@@ -572,6 +620,15 @@ def button_row(*specs: tuple[str, str, Any]) -> tuple[QHBoxLayout, list[QPushBut
         row.addWidget(button)
         buttons.append(button)
     return row, buttons
+
+
+def typed_path(text: str) -> Optional[Path]:
+    """The existing file or folder a typed or pasted text names (quotes and ``file://`` allowed), else None."""
+    text = text.strip().strip("\"'")
+    if text.startswith("file:"):
+        text = QUrl(text).toLocalFile()
+    path = Path(text).expanduser() if text else None
+    return path if path is not None and path.exists() else None
 
 
 def _spin_box(spec: ParamSpec, default: float) -> QSpinBox | QDoubleSpinBox:

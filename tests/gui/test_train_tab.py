@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QLineEdit
 
 from desktop.context import DEMO_ENV, AppContext
 from desktop.tabs.train import TrainTab, evaluate_vectors
@@ -48,6 +49,19 @@ def start(qtbot, tab, corpus_dir, drop_files, **params) -> None:
     set_params(tab, **params)
     qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
     assert tab.train_handle is not None
+
+
+def save_with_dialog(qtbot, tab, name: str) -> str:
+    """Click Save model…, type ``name`` over the suggested one in the dialog and press Enter; return the suggestion."""
+    qtbot.mouseClick(tab.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(tab.save_dialog.isVisible, timeout=5_000)
+    line = tab.save_dialog.findChild(QLineEdit)
+    suggested = line.text()
+    line.selectAll()
+    qtbot.keyClicks(line, name)
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    assert not tab.save_dialog.isVisible()
+    return suggested
 
 
 def words_done(tab) -> float:
@@ -97,12 +111,10 @@ def test_start_pause_resume_cancel_keeps_partial_model(qtbot, tab, corpus_dir, d
     assert result.cancelled and 0 < result.epochs_done < 200
     assert np.isfinite(result.vectors.vectors).all()
     assert tab.start_button.isEnabled() and tab.save_button.isEnabled()
-    assert tab.name_edit.text().endswith("-partial")
     kinds = [c.kind for c in tab.chat.cards()]
     assert "training" in kinds
 
-    tab.name_edit.setText("partial run")
-    qtbot.mouseClick(tab.save_button, Qt.MouseButton.LeftButton)
+    assert save_with_dialog(qtbot, tab, "partial run").endswith("-partial")
     qtbot.waitUntil(lambda: "partial run" in tab.models.names(), timeout=10_000)
     assert tab.ctx.word_model_name == "partial run" and tab.ctx.word_model is result.vectors
 
@@ -139,12 +151,48 @@ def test_finished_training_is_evaluated_and_saved_by_name(qtbot, tab, corpus_dir
     assert evaluation["analogies"]["total"] == expected.total
     assert evaluation["analogies"]["correct"] == expected.correct
 
-    qtbot.keyClicks(tab.chat.input, "genesis model")
+    qtbot.keyClicks(tab.chat.input, "genesis model")  # a name typed in the log's input no longer saves
+    qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
+    hint = tab.chat.cards()[-1]
+    assert hint.kind == "error" and "save NAME" in hint.as_text() and "Save model…" in hint.as_text()
+    assert library.list_models() == [] and tab.save_button.isEnabled()
+
+    qtbot.keyClicks(tab.chat.input, "save genesis model")  # the explicit verb does
     qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: "genesis model" in tab.models.names(), timeout=10_000)
     saved = library.load_model("genesis model")
     assert saved.evaluation["analogies"]["correct"] == expected.correct
     assert tab.ctx.word_model_name == "genesis model"
+    assert not tab.save_button.isEnabled()  # saved: nothing left to save
+
+
+def test_log_input_adds_a_typed_or_pasted_path_to_the_corpus(qtbot, tab, corpus_dir):
+    qtbot.keyClicks(tab.chat.input, f"file://{corpus_dir}")  # as pasted from a file manager
+    qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
+    assert tab.corpus_paths() == [str(corpus_dir)]
+    note = tab.chat.cards()[-1].as_text()
+    assert note.startswith("Added") and str(corpus_dir) in note and "corpus" in note
+    qtbot.waitUntil(lambda: "tokens" in tab.preview_label.text(), timeout=30_000)
+
+    qtbot.keyClicks(tab.chat.input, "no such folder")
+    qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
+    assert tab.chat.cards()[-1].kind == "error" and tab.corpus_paths() == [str(corpus_dir)]
+
+
+def test_saved_models_list_marks_the_active_model(qtbot, tab, trained_word_model):
+    library.save_model(trained_word_model, "first")
+    library.save_model(trained_word_model, "second")
+    tab.ctx.word_models_changed.emit()
+
+    def marked() -> list[str]:
+        items = [tab.models.list.item(i) for i in range(tab.models.list.count())]
+        return [item.data(Qt.ItemDataRole.UserRole) for item in items if item.font().bold() and "active" in item.text()]
+
+    assert marked() == []
+    for name in ("first", "second"):
+        tab.models.list.setCurrentRow(tab.models.names().index(name))
+        qtbot.mouseClick(tab.models.buttons[0], Qt.MouseButton.LeftButton)  # Load
+        qtbot.waitUntil(lambda: marked() == [name], timeout=10_000)
 
 
 def test_models_list_export_import_rename_delete_load(qtbot, tab, tmp_path, trained_word_model):
