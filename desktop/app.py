@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import gc_guard, plots, style
+from desktop import gc_guard, hands, plots, style
 from desktop.chat import cards
 from desktop.context import APPLICATION, ORGANISATION, AppContext, vector_file_filter
 from desktop.workers import TaskHandle
@@ -134,8 +134,8 @@ class MainWindow(QMainWindow):
     def clear_conversation(self) -> None:
         chat = self.current_chat()
         if chat is not None:
-            chat.clear()
-            self.ctx.status_message("Conversation cleared")
+            chat.clear()  # offers Undo above the input
+            self.ctx.status_message("Conversation cleared: Undo (above the input) brings it back")
 
     # -- status bar ---------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -266,12 +266,13 @@ def _import_and_load(path: str) -> tuple[str, Any]:
 
 
 def create_app(argv: Sequence[str] = ()) -> QApplication:
-    """The QApplication (reused if one exists), named and themed from the saved preference."""
+    """The QApplication (reused if one exists), named, with GC on the UI thread and the wheel guard (desktop.hands)."""
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setWindowIcon(icon("app"))
     gc_guard.install(app)
+    hands.install_wheel_guard(app)
     return app
 
 

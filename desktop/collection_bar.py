@@ -1,7 +1,8 @@
 """The collection bar both collection tabs (Documents, Images) put at their top, and what its buttons do.
 
 :class:`CollectionBar` is the widget: collection picker, New…, Add folder…, Folders…, Excludes…, Re-index,
-a status line, and a drop target for folders. It only emits signals.
+a status line, and a drop target for folders and files. It only emits signals. The tab's chat input takes the
+same drops (``ChatInput.accept_path_drops``): both go to :meth:`CollectionActions.index_dropped`.
 
 :class:`CollectionActions` connects a bar to a tab's chat and :class:`~desktop.controllers.CollectionController`:
 switching collections, indexing dropped or picked folders, the status refreshed off the UI thread, removing a
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QInputDialog
                                QVBoxLayout, QWidget)
 
 from desktop import collection_cards
+from desktop.hands import accept_copy, local_paths
 from desktop.chat import ChatView
 from desktop.controllers import CollectionController, Command
 from embedengine.collections.report import CollectionStatus
@@ -27,22 +29,17 @@ from embedengine.results import plural
 BUSY = "an index run is going"
 
 
-def local_paths(mime) -> list[Path]:
-    """Local file and folder paths carried by a drag or the clipboard."""
-    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []
+__all__ = ["accept_copy", "local_paths", "dropped_folders", "dropped_paths", "CollectionBar", "CollectionActions",
+           "CollectionTab"]
 
 
 def dropped_folders(mime) -> list[str]:
     return [str(p) for p in local_paths(mime) if p.is_dir()]
 
 
-def accept_copy(event, accept: bool = True) -> None:
-    """Accept a drag or drop as a copy (the files stay where they are), or refuse it."""
-    if accept:
-        event.setDropAction(Qt.DropAction.CopyAction)
-        event.accept()
-    else:
-        event.ignore()
+def dropped_paths(mime) -> list[str]:
+    """The existing files and folders of a drag (a single file is indexed on its own)."""
+    return [str(p) for p in local_paths(mime) if p.exists()]
 
 
 class StatusLine(QLabel):
@@ -69,11 +66,11 @@ class StatusLine(QLabel):
 
 
 class CollectionBar(QWidget):
-    """Collection picker and buttons; drop folders on it to add them. Tabs add their own widgets with
+    """Collection picker and buttons; drop folders (or files) on it to add them. Tabs add their own widgets with
     :meth:`add_widget` (before the status line)."""
 
     collection_changed = Signal(str)  # picked in the list, or named with New…
-    folders_dropped = Signal(list)  # folders dropped on the bar
+    folders_dropped = Signal(list)  # folders (or single files) dropped on the bar
     folders_picked = Signal(list)  # a folder chosen with Add folder…
     status_requested = Signal()  # Folders…
     excludes_changed = Signal(list)  # Excludes… confirmed: the new glob patterns
@@ -161,16 +158,16 @@ class CollectionBar(QWidget):
     # -- drop target ---------------------------------------------------------------------------
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        accept_copy(event, bool(dropped_folders(event.mimeData())))
+        accept_copy(event, bool(dropped_paths(event.mimeData())))
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        accept_copy(event, bool(dropped_folders(event.mimeData())))
+        accept_copy(event, bool(dropped_paths(event.mimeData())))
 
     def dropEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        folders = dropped_folders(event.mimeData())
-        accept_copy(event, bool(folders))
-        if folders:
-            self.folders_dropped.emit(folders)
+        paths = dropped_paths(event.mimeData())
+        accept_copy(event, bool(paths))
+        if paths:
+            self.folders_dropped.emit(paths)
 
 
 class CollectionActions(QObject):
@@ -196,7 +193,7 @@ class CollectionActions(QObject):
         self.index_handles: list = []  # every index run of this tab (a first-launch demo too)
         self.status: Optional[CollectionStatus] = None  # the selected collection's, as last refreshed
         bar.collection_changed.connect(self.switch)
-        bar.folders_dropped.connect(self.index_folders)
+        bar.folders_dropped.connect(self.index_dropped)
         bar.folders_picked.connect(self.index_folders)
         bar.status_requested.connect(lambda: self.chat.ask("status"))
         bar.excludes_changed.connect(self.set_excludes)
@@ -254,6 +251,17 @@ class CollectionActions(QObject):
         what = ", ".join(Path(f).name or f for f in folders)
         text = f"Index {what} into '{target}'" if folders else f"Re-index '{target}'"
         self.chat.ask(text, {"index": folders, "collection": target})
+
+    def index_dropped(self, paths: list) -> None:
+        """Files and folders dropped on the bar or the input: add each to the collection and index it.
+
+        The engine takes a single file as a root of its own (``Collection.add_folders``), so a dropped file
+        is indexed alone; a note says so and how to take its whole folder instead."""
+        files = [Path(p).name for p in paths if Path(p).is_file()]
+        if files:
+            self.chat.add_note(f"Adding {', '.join(files)} on {'its' if len(files) == 1 else 'their'} own; "
+                               "drop the folder instead to index every file in it.")
+        self.index_folders(list(paths))
 
     def remove_folder(self, collection: str, folder: str) -> None:
         """Ask (in the chat) to take ``folder`` out of ``collection`` (its items go; the files stay)."""
@@ -341,7 +349,13 @@ class CollectionTab(QWidget):
         layout.addWidget(self.chat, 1)
         self.actions = CollectionActions(ctx, self.chat, self.controller, self.bar, self.index_options,
                                          self.method_label)
+        self.chat.input.accept_path_drops(True)  # folders and files dropped on the input box are indexed
+        self.chat.input.paths_dropped.connect(self.drop_paths)
         self.setAcceptDrops(True)
+
+    def drop_paths(self, paths: list) -> None:
+        """Files and folders dropped on the tab's input box: as if dropped on the bar."""
+        self.actions.index_dropped(paths)
 
     def build_input_bar(self) -> None:
         """Hook: add the tab's widgets to ``self.chat.input_bar`` (and ``self.bar.add_widget``)."""

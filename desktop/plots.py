@@ -39,17 +39,27 @@ def _plot(title: str = "", x_label: str = "", y_label: str = "", interactive: bo
     return plot
 
 
+def on_theme(plot: pg.PlotWidget, paint: Callable[[dict], None]) -> None:
+    """Colour part of ``plot`` now with ``paint(colors())``, and again after every theme change (:func:`retheme`).
+
+    Every colour a plot takes from the theme is set through here, so a theme switch recolours it all."""
+    plot.painters.append(paint)
+    paint(colors())
+
+
 def _style(plot: pg.PlotWidget, title: str, x_label: str, y_label: str, interactive: bool) -> None:
-    """Theme colours for title, axes and grid; ``interactive=False`` freezes pan/zoom (small card plots)."""
-    c = colors()
+    """Theme colours for title, axes and grid; ``interactive=False`` freezes pan/zoom (small card plots).
+
+    The wheel zooms an interactive plot only once it was clicked or with Ctrl held (``desktop.hands``)."""
+    plot.painters = []
     _live_plots.add(plot)
-    _colour_axes(plot)
     item = plot.getPlotItem()
+    on_theme(plot, lambda c: _colour_frame(plot, c))
     if title:
-        item.setTitle(title, color=c["foreground"], size="10pt")
+        on_theme(plot, lambda c: item.setTitle(title, color=c["foreground"], size="10pt"))
     for side, label in (("bottom", x_label), ("left", y_label)):
         if label:
-            item.getAxis(side).setLabel(label, color=c["muted"])
+            on_theme(plot, lambda c, axis=item.getAxis(side), label=label: axis.setLabel(label, color=c["muted"]))
     item.showGrid(x=True, y=True, alpha=0.25)
     if not interactive:
         plot.setMouseEnabled(x=False, y=False)
@@ -57,8 +67,8 @@ def _style(plot: pg.PlotWidget, title: str, x_label: str, y_label: str, interact
         item.hideButtons()
 
 
-def _colour_axes(plot: pg.PlotWidget) -> None:
-    c = colors()
+def _colour_frame(plot: pg.PlotWidget, c: dict) -> None:
+    """Background, axis lines and tick labels."""
     plot.setBackground(c["background"])
     for side in ("bottom", "left"):
         axis = plot.getPlotItem().getAxis(side)
@@ -67,10 +77,12 @@ def _colour_axes(plot: pg.PlotWidget) -> None:
 
 
 def retheme() -> None:
-    """Re-colour the background and axes of every plot alive (after a theme change)."""
+    """Re-colour every plot alive (after a theme change): everything its builder coloured with :func:`on_theme`."""
+    c = colors()
     for plot in list(_live_plots):
         try:
-            _colour_axes(plot)
+            for paint in plot.painters:
+                paint(c)
         except RuntimeError:  # its C++ side is already gone
             _live_plots.discard(plot)
 

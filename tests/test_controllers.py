@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from desktop.controllers import Command
-from desktop.controllers.documents import DEMO_COLLECTION as DOCS_DEMO, DocumentsController, demo_corpus
+from desktop.controllers.documents import (DEMO_COLLECTION as DOCS_DEMO, DocumentsController, agreement,
+                                          answer_source, demo_corpus, group_by_file)
 from desktop.controllers.images import ImagesController
 from embedengine.documents import DocumentCollection
 from embedengine.errors import UserError
@@ -64,9 +65,37 @@ def test_documents_commands():
     assert controller.parse("More like a.txt #1", {"more_like": 7, "collection": "x"}) == Command(
         "more_like", {"item_id": 7, "collection": "x"})
     assert controller.parse("ocean tides ") == Command("search", {"query": "ocean tides"})
+    assert controller.parse("Compare  ocean tides") == Command("compare", {"query": "ocean tides"})
+    assert controller.parse("compare") == Command("search", {"query": "compare"})  # nothing to compare: a search
     controller.compare = True
     assert controller.parse("ocean tides") == Command("compare", {"query": "ocean tides"})
     assert controller.parse("status").action == "status"  # commands win over compare mode
+
+
+def hit(item_id: int, path: str) -> dict:
+    return {"item_id": item_id, "path": path}
+
+
+def test_documents_results_grouped_by_file_in_the_order_of_their_best_passage():
+    hits = [hit(1, "/a"), hit(2, "/b"), hit(3, "/a"), hit(4, "/c"), hit(5, "/a"), hit(6, "/d"), hit(7, "/b")]
+    groups = group_by_file(hits, max_files=3)
+    assert [g.path for g in groups] == ["/a", "/b", "/c"]
+    assert [[h["item_id"] for h in g.hits] for g in groups] == [[1, 3, 5], [2, 7], [4]]
+    assert [h["item_id"] for h in groups[0].folded] == [3, 5] and groups[2].folded == []
+    assert group_by_file([], 10) == []
+
+
+def test_documents_agreement_counts_the_methods_that_found_each_passage():
+    results = [{"hits": [hit(1, "/a"), hit(2, "/b")]}, {"hits": [hit(2, "/b"), hit(3, "/c")]},
+               {"hits": [hit(2, "/b"), hit(1, "/a")]}]
+    assert agreement(results) == {1: 2, 2: 3, 3: 1}
+    assert agreement([{"hits": [hit(1, "/a"), hit(1, "/a")]}]) == {1: 1}  # a method counts once
+
+
+def test_documents_answer_source_names_collection_methods_and_build():
+    assert answer_source("notes", ["MiniLM"], "minilm.onnx ced46117, built 2026-12-03") == \
+        "collection 'notes' · MiniLM · minilm.onnx ced46117, built 2026-12-03"
+    assert answer_source("notes", ["MiniLM", "BM25"]) == "collection 'notes' · MiniLM, BM25"
 
 
 def test_images_commands(tmp_path):

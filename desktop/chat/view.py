@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
 from PySide6.QtCore import QPoint, QTimer, Qt, Signal
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QScrollArea,
     QToolButton,
     QVBoxLayout,
@@ -207,6 +209,38 @@ def _as_widgets(content: Content) -> list[QWidget]:
     return list(content)
 
 
+@dataclass
+class ClearedConversation:
+    """What Ctrl+K took away, kept until Undo or the next user message."""
+
+    widgets: list[QWidget]  # the transcript's messages and finished cards, hidden
+    entries: list[HistoryEntry]  # the tab's saved history, oldest first
+    queries: list[str]  # the input's Up/Down history
+    last_user: Optional[UserMessage] = None
+    added: list[QWidget] = field(default_factory=list)  # what clear() put in their place (the welcome)
+
+
+class UndoBar(QFrame):
+    """A one-line notification above the input: a message and an Undo button."""
+
+    def __init__(self, undo: Callable[[], Any]) -> None:
+        super().__init__()
+        self.setObjectName("undoBar")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(20, 6, 20, 6)
+        self.message = cards.label("", "muted")
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Bring the conversation and its saved history back")
+        self.undo_button.clicked.connect(lambda _checked=False: undo())
+        row.addWidget(self.message, 1)
+        row.addWidget(self.undo_button)
+        self.hide()
+
+    def offer(self, message: str) -> None:
+        self.message.setText(message)
+        self.show()
+
+
 class ChatView(QWidget):
     """Transcript + input for one tab. See desktop/DEVELOPING.md for the full guide.
 
@@ -218,6 +252,7 @@ class ChatView(QWidget):
 
     submitted = Signal(str)
     cleared = Signal()
+    restored = Signal()  # Undo brought a cleared conversation back
 
     def __init__(
         self,
@@ -237,6 +272,7 @@ class ChatView(QWidget):
         self.last_payload: Any = None
         self._last_user: Optional[UserMessage] = None
         self._restored = False
+        self._cleared: Optional[ClearedConversation] = None
         self._build(placeholder)
         self.input.set_history(ctx.history.queries(tab) if ctx is not None else [])
         self.input.submitted.connect(lambda text: self.ask(text))
@@ -272,6 +308,8 @@ class ChatView(QWidget):
         scrollbar.rangeChanged.connect(self._scroll_to_end)
         scrollbar.valueChanged.connect(lambda value: setattr(self, "_at_bottom", value >= scrollbar.maximum() - 4))
         layout.addWidget(self.scroll, 1)
+        self.undo_bar = UndoBar(self.undo_clear)
+        layout.addWidget(self.undo_bar)
         bar = QFrame()
         bar.setObjectName("inputBar")
         centre = QHBoxLayout(bar)
@@ -295,6 +333,7 @@ class ChatView(QWidget):
 
     def add_user_message(self, text: str, payload: Any = None) -> UserMessage:
         self.ensure_restored()
+        self.forget_cleared()  # a new question: the cleared conversation is gone for good
         message = UserMessage(text, payload)
         self._add(message)
         self._last_user = message
@@ -419,21 +458,69 @@ class ChatView(QWidget):
         super().showEvent(event)
 
     def clear(self) -> None:
-        """Remove the conversation and its saved history (Ctrl+K)."""
+        """Remove the conversation and its saved history (Ctrl+K). The bar above the input offers Undo
+        (:meth:`undo_clear`) until the next question; answers still working are cancelled for good."""
+        self.forget_cleared()
+        kept: list[QWidget] = []
         for widget in self.widgets():
-            if isinstance(widget, AnswerCard):
+            self.messages.removeWidget(widget)
+            if isinstance(widget, AnswerCard) and widget.handle is not None and widget.handle.is_running:
                 widget.discarded = True
-                if widget.handle is not None:
-                    widget.handle.cancel()
-            widget.setParent(None)
-            widget.deleteLater()
+                widget.handle.cancel()
+                widget.setParent(None)
+                widget.deleteLater()
+            else:
+                widget.hide()
+                kept.append(widget)
+        entries = self.ctx.history.entries(self.tab, self.ctx.history.count(self.tab)) \
+            if self.ctx is not None else []
+        cleared = ClearedConversation(kept, entries, list(self.input.history), self._last_user)
         self._last_user = None
         if self.ctx is not None:
             self.ctx.history.clear(self.tab)
         self.input.set_history([])
         if self.welcome:
-            self.add_note(self.welcome)
+            cleared.added.append(self.add_note(self.welcome))
+        self._cleared = cleared
+        self.undo_bar.offer(f"Conversation cleared ({len(entries):,} saved answers).")
         self.cleared.emit()
+
+    def undo_clear(self) -> bool:
+        """Bring back what :meth:`clear` removed: cards, saved history, input history. False if nothing to undo."""
+        cleared, self._cleared = self._cleared, None
+        self.undo_bar.hide()
+        if cleared is None:
+            return False
+        for widget in cleared.added:
+            self.messages.removeWidget(widget)
+            widget.deleteLater()
+        for position, widget in enumerate(cleared.widgets):
+            self.messages.insertWidget(position, widget)
+            widget.show()
+        self._restore_history(cleared.entries)
+        self.input.set_history(cleared.queries + self.input.history)
+        self._last_user = self._last_user or cleared.last_user
+        self.restored.emit()
+        return True
+
+    def _restore_history(self, entries: list[HistoryEntry]) -> None:
+        """Save ``entries`` again, in today's result format (one saved by a newer version cannot be)."""
+        if self.ctx is None:
+            return
+        for entry in entries:
+            try:
+                result = upgrade_result(entry.kind, entry.result_version, entry.result)
+            except UnknownResultFormat:
+                continue
+            self.ctx.history.add(self.tab, entry.query, entry.kind, result, entry.payload)
+
+    def forget_cleared(self) -> None:
+        """Drop what the last Ctrl+K kept for Undo."""
+        cleared, self._cleared = self._cleared, None
+        self.undo_bar.hide()
+        for widget in cleared.widgets if cleared else ():
+            widget.setParent(None)
+            widget.deleteLater()
 
     # -- input helpers ------------------------------------------------------------------------------
     def set_completions(self, words: Sequence[str]) -> None:

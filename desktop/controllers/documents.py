@@ -1,8 +1,8 @@
 """The Documents tab's state and grammar, without Qt.
 
 ``demo`` indexes the shipped corpus into the "demo" collection; ``status`` shows the collection; a
-payload removes a folder, indexes folders or asks for passages like a given one; anything else is a
-search, or a comparison of methods while compare mode is on.
+payload removes a folder, indexes folders or asks for passages like a given one; ``compare <query>``
+compares the methods; anything else is a search, or a comparison of methods while compare mode is on.
 
 How answers are laid out, still without Qt: :func:`group_by_file` (a search's passages grouped by file,
 best file first), :func:`agreement` (how many of the compared methods found each passage) and
@@ -21,6 +21,7 @@ from .collection import CollectionController, Command, Settings
 
 DEMO_COLLECTION = "demo"
 SOURCE_SEPARATOR = " · "
+COMPARE_PREFIX = "compare "
 
 
 def demo_corpus() -> str:
@@ -49,6 +50,8 @@ class DocumentsController(CollectionController):
         if isinstance(payload, dict) and "more_like" in payload:
             return Command("more_like", {"item_id": int(payload["more_like"]),
                                          "collection": payload.get("collection") or None})
+        if word.startswith(COMPARE_PREFIX) and query[len(COMPARE_PREFIX):].strip():
+            return Command("compare", {"query": query[len(COMPARE_PREFIX):].strip()})
         return Command("compare" if self.compare else "search", {"query": query})
 
 

@@ -3,7 +3,8 @@
 Typed: ``help`` (or ``?``, or nothing), ``dupes [threshold]``, ``index PATH``, ``remove PATH``, ``status``,
 ``exclude PATTERNS`` (``exclude none`` clears them), otherwise a label search (``cat``). Payloads: a
 dropped or pasted picture ``{"image": path, "label": word}``, folders to index, a folder to remove.
-User folders never go into the demo collection (they go into "photos").
+User folders never go into the demo collection (they go into "photos"). The similarity image results are
+cut at is a preference of the tab (``images/min_similarity``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from embedengine import images_index as engine
 from .collection import CollectionController, Command, Settings, error_command
 
 EXCLUDE_HINT = "for example: exclude *.gif raw  (exclude none clears them)"
+MIN_SIMILARITY_KEY = "images/min_similarity"
+ENCODER_NAME = "ResNet50"
 
 
 class ImagesController(CollectionController):
@@ -40,7 +43,7 @@ class ImagesController(CollectionController):
         name = (payload.get("collection") or None) if isinstance(payload, dict) else None
         if isinstance(payload, dict) and payload.get("image"):
             return Command("image_search", {"image": str(payload["image"]), "label": payload.get("label") or None,
-                                            "collection": name})
+                                            "collection": name, "min_score": self.min_similarity})
         command = self.parse_payload(payload)
         if command is not None:
             return command
@@ -66,3 +69,24 @@ class ImagesController(CollectionController):
                 return error_command("exclude what?", EXCLUDE_HINT)
             return Command("exclude", {"patterns": [] if patterns == ["none"] else patterns, "collection": name})
         return Command("label_search", {"text": text.strip(), "collection": name})
+
+    # -- the similarity threshold of image results ----------------------------------------------
+
+    @property
+    def min_similarity(self) -> float:
+        """The similarity image results are cut at (default :data:`engine.DEFAULT_MIN_SIMILARITY`)."""
+        try:
+            value = float(self.settings.value(MIN_SIMILARITY_KEY, engine.DEFAULT_MIN_SIMILARITY))
+        except (TypeError, ValueError):
+            return engine.DEFAULT_MIN_SIMILARITY
+        return min(max(value, 0.0), 1.0)
+
+    def set_min_similarity(self, value: float) -> None:
+        self.settings.setValue(MIN_SIMILARITY_KEY, round(min(max(float(value), 0.0), 1.0), 2))
+
+    # -- what answers name as their source ------------------------------------------------------
+
+    def source(self, collection: Optional[str] = None, action: str = "image_search") -> str:
+        """The "from …" line of an answer: the collection and what compared its images."""
+        how = {"label_search": f"{ENCODER_NAME} ImageNet labels", "duplicates": f"{ENCODER_NAME} + sha256"}
+        return f"collection '{collection or self.selected}' · {how.get(action, ENCODER_NAME)}"

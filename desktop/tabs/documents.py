@@ -28,7 +28,8 @@ from embedengine.documents.methods import DENSE_METHODS, method_build
 __all__ = ["DocumentsTab", "PassageCard", "file_url"]
 
 WELCOME = ("Drop folders here (or **Add folder…**) to index .txt, .md, .rst, .html and .pdf files, then ask in "
-           "your own words. Tick **Compare** to see several methods side by side; **Folders…** (or **status**) "
+           "your own words. Tick **Compare** (or type **compare** before the question) to see several methods side by "
+           "side; **Folders…** (or **status**) "
            "shows the index and its folders, each with Remove; type **demo** to index the shipped public-domain "
            "text (the King James Bible, a few minutes on 2 cores) and ask it, say, *a flood covers the whole earth*.")
 FILE_TYPES = {"All types": (), "PDF": (".pdf",), "Markdown / reST": (".md", ".markdown", ".rst"),
@@ -54,7 +55,7 @@ class DocumentsTab(CollectionTab):
     tab_key = "documents"
     controller_class = DocumentsController
     welcome = WELCOME
-    placeholder = "Ask your documents…  (status · compare mode below)"
+    placeholder = "Ask your documents…  (compare <question> · status)"
 
     def __init__(self, ctx, parent: Optional[QWidget] = None) -> None:
         super().__init__(ctx, parent)

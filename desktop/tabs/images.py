@@ -14,15 +14,16 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from desktop.chat import cards
 from desktop.collection_bar import CollectionTab, accept_copy, dropped_folders, local_paths
 from desktop.controllers.images import ImagesController
+from desktop.image_results import DuplicateGroupView, DuplicatesView, SearchResultsView, if_alive, short_name
 from embedengine import images_index as engine
 from embedengine.image import IMAGE_EXTENSIONS
 
-RESULTS_K = 15
+RESULTS_K = 30  # candidates fetched; the similarity threshold decides how many show
 INDEX_BATCH = 8  # images per model call while indexing: Cancel takes effect within one batch
 WELCOME = (
     "Drop a photo here, paste one (**Ctrl+V**) or **Pick image…** to find similar pictures. "
@@ -35,12 +36,16 @@ HELP_TEXT = """**Finding images**
   The query picture need not be in the collection.
 * Type a word such as **cat** or **sports car** to list images whose ImageNet labels mention it.
   With a word in the box, a dropped or pasted photo only matches images carrying that label.
+* Similar pictures show down to a similarity of 0.45 (pictures of other subjects stay below it); drag the
+  slider in the answer, or press **Show more**, to change it: the tab keeps your setting.
 * Click a result for a larger preview: open it, show its folder, copy its path, or find **more like this**.
 
 **Collections**
 * **Add folder…** (or drop a folder) adds it to the selected collection (never to the demo: your folders go to
   "photos"); **Re-index** only reads new or changed files.
-* **dupes** (or **Duplicates**) groups resized, recompressed or cropped copies; move the slider to change the threshold.
+* **dupes** (or **Duplicates**) groups identical files and resized, recompressed or cropped copies (move the
+  slider to change the threshold). Keep the largest or the newest of a group and **Move to trash** the others:
+  they go to the system trash, never deleted, and **Undo** puts them back.
 * **status** (or **Folders…**) shows the collection's folders and the files that were skipped, with the
   reason; **Remove** beside a folder (or **remove /path/to/folder**) takes it out of the collection.
 * **exclude *.gif raw** (or **Excludes…**) leaves matching files and folders out of the selected collection
@@ -49,10 +54,6 @@ HELP_TEXT = """**Finding images**
 
 def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
-
-
-def short_name(path: str) -> str:
-    return Path(path).name or path
 
 
 def label_text(labels: list, n: int = 3) -> str:
@@ -124,69 +125,6 @@ class ImagePreview(QDialog):
     def find_more(self) -> None:
         self.accept()
         self.more_like_this(self.hit["path"])
-
-
-class DuplicatesView(QWidget):
-    """Near-duplicate groups with a threshold slider; moving it asks ``recompute(threshold, view)``."""
-
-    def __init__(self, result: dict, recompute: Callable[[float, "DuplicatesView"], None],
-                 on_click: Callable[[dict], None]) -> None:
-        super().__init__()
-        self.recompute = recompute
-        self.on_click = on_click
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(int(engine.MIN_DUPLICATE_THRESHOLD * 100), 100)
-        self.slider.setValue(round(result["threshold"] * 100))
-        self.slider_label = QLabel()
-        row.addWidget(QLabel("Similarity threshold"))
-        row.addWidget(self.slider, 1)
-        row.addWidget(self.slider_label)
-        layout.addLayout(row)
-        self.groups_box = QVBoxLayout()
-        layout.addLayout(self.groups_box)
-        self._debounce = QTimer(self, singleShot=True, interval=250)
-        self._debounce.timeout.connect(lambda: self.recompute(self.threshold, self))
-        self.slider.valueChanged.connect(self._slider_moved)
-        self.show_result(result)
-
-    @property
-    def threshold(self) -> float:
-        return self.slider.value() / 100
-
-    def _slider_moved(self) -> None:
-        self.slider_label.setText(f"{self.threshold:.2f}")
-        self._debounce.start()
-
-    def show_result(self, result: dict) -> None:
-        """Replace the groups with those of ``result`` (a DuplicatesResult dict)."""
-        self.result = result
-        self.slider_label.setText(f"{result['threshold']:.2f}")
-        while self.groups_box.count():
-            widget = self.groups_box.takeAt(0).widget()
-            if widget is not None:
-                widget.setParent(None)
-                widget.deleteLater()
-        summary = (f"{len(result['groups'])} group(s) of near-duplicates among {result['images']} images "
-                   f"in '{result['collection']}' at similarity ≥ {result['threshold']:.2f}")
-        self.groups_box.addWidget(cards.text(summary))
-        for group in result["groups"]:
-            self.groups_box.addWidget(self._group_widget(group))
-        cards.with_text(self, summary + "\n" + "\n".join(
-            " | ".join(h["path"] for h in g["images"]) for g in result["groups"]))
-
-    def _group_widget(self, group: dict) -> QWidget:
-        hits = group["images"]
-        grid = cards.image_grid(_grid_items(hits), on_click=lambda i: self.on_click(hits[i]), columns=6, thumb=110)
-        low, high = f"{group['min_similarity']:.3f}", f"{group['max_similarity']:.3f}"
-        title = f"{len(hits)} images · similarity {low if low == high else f'{low}–{high}'}"
-        return cards.stack(grid, title=title)
-
-
-def _grid_items(hits: list[dict]) -> list[tuple]:
-    return [(hit["thumbnail"] or hit["path"], short_name(hit["path"]), hit["score"]) for hit in hits]
 
 
 class _InputFilter(QObject):
@@ -361,20 +299,45 @@ class ImagesTab(CollectionTab):
         args, call = command.args, self.controller.call
         if command.action == "help":
             card.finish("markdown", {"text": HELP_TEXT})
-        elif command.action == "image_search":
+            return
+        source = self.controller.source(args.get("collection"), command.action)
+        if command.action == "image_search":
             card.run_task("image_search", call, "search", args["image"], k=RESULTS_K, label_filter=args["label"],
-                          collection=args["collection"])
+                          min_score=args["min_score"], collection=args["collection"], source=source)
         elif command.action == "duplicates":
-            card.run_task("duplicates", call, "near_duplicates", args["threshold"], collection=args["collection"])
+            card.run_task("duplicates", call, "near_duplicates", args["threshold"], collection=args["collection"],
+                          source=source)
         else:
             card.run_task("image_search", call, "search_by_label", args["text"], k=RESULTS_K,
-                          collection=args["collection"])
+                          collection=args["collection"], source=source)
 
     def recompute_duplicates(self, threshold: float, view: DuplicatesView) -> None:
         """Slider moved: regroup at the new threshold and update the same card."""
         self.duplicates_task = self.ctx.tasks.run(
             self.controller.call, "near_duplicates", threshold, collection=view.result["collection"],
-            label="near-duplicates", on_result=lambda result: _if_alive(view.show_result, _jsonable(result)))
+            label="near-duplicates", on_result=lambda result: if_alive(view.show_result, _jsonable(result)))
+
+    def trash_files(self, view: DuplicateGroupView, paths: list[str]) -> None:
+        """Move a group's other files to the system trash; the collection forgets them."""
+        collection = self._collection_of(view)
+        self.ctx.tasks.run(
+            self.controller.call, "trash", paths, collection=collection, label="move to trash",
+            on_result=lambda report: if_alive(view.trashed, _jsonable(report)),
+            on_error=lambda error: if_alive(view.failed, f"Could not move them to the trash: {error}"))
+
+    def restore_files(self, view: DuplicateGroupView, trashed: list[dict]) -> None:
+        """Undo: put the files back from the trash and index them again."""
+        self.ctx.tasks.run(
+            self.controller.call, "restore", trashed, collection=self._collection_of(view),
+            label="restore from trash", on_result=lambda report: if_alive(view.restored, _jsonable(report)),
+            on_error=lambda error: if_alive(view.failed, f"Could not restore them: {error}"))
+
+    @staticmethod
+    def _collection_of(view: QWidget) -> Optional[str]:
+        parent = view.parentWidget()
+        while parent is not None and not isinstance(parent, DuplicatesView):
+            parent = parent.parentWidget()
+        return parent.result["collection"] if parent is not None else None
 
     # -- rendering (from JSON, so history replays) --------------------------------------------------
 
@@ -386,14 +349,8 @@ class ImagesTab(CollectionTab):
         return renderers[kind](result)
 
     def _render_search(self, result: dict) -> list[QWidget]:
-        widgets = [self._search_header(result)]
-        hits = result["hits"]
-        if hits:
-            widgets.append(cards.image_grid(_grid_items(hits), on_click=lambda i: self.show_preview(hits[i]),
-                                            columns=6, thumb=130))
-        else:
-            widgets.append(cards.text("No matching images. Index a folder, or try another label."))
-        return widgets
+        return [self._search_header(result),
+                SearchResultsView(result, self.show_preview, self.controller.set_min_similarity)]
 
     def _search_header(self, result: dict) -> QWidget:
         lines = []
@@ -401,7 +358,7 @@ class ImagesTab(CollectionTab):
             lines.append(f"Most similar to {short_name(result['query'])}: looks like {label_text(result['query_labels'])}")
         if result["label_filter"]:
             lines.append(f"Label filter: “{result['label_filter']}”")
-        lines.append(f"{len(result['hits'])} of {result['images']} images in '{result['collection']}' · "
+        lines.append(f"Searched {result['images']} images in '{result['collection']}' · "
                      f"encode {result['encode_ms']:.0f} ms · search {result['search_ms']:.1f} ms")
         text = cards.text("\n".join(lines))
         if not result["query"]:
@@ -416,7 +373,7 @@ class ImagesTab(CollectionTab):
         return cards.with_text(row, cards.widget_text(text))
 
     def _render_duplicates(self, result: dict) -> QWidget:
-        return DuplicatesView(result, self.recompute_duplicates, self.show_preview)
+        return DuplicatesView(result, self.recompute_duplicates, self.show_preview, self.trash_files, self.restore_files)
 
     def show_preview(self, hit: dict) -> ImagePreview:
         """Open the larger preview of a result (non-modal, so tests and users can keep working)."""
@@ -427,14 +384,6 @@ class ImagesTab(CollectionTab):
     def shutdown(self) -> None:
         """Window closing: close the collection (the window cancels the running tasks)."""
         self.actions.shutdown()
-
-
-def _if_alive(method: Callable, *args: Any) -> None:
-    """Call a widget's method unless Qt already deleted the widget (its card was cleared)."""
-    try:
-        method(*args)
-    except RuntimeError:
-        pass
 
 
 def _jsonable(result: Any) -> Any:

@@ -193,6 +193,12 @@ def test_open_without_a_system_handler_shows_the_passage_in_its_text(qtbot, tab,
     bar = viewer.browser.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.value() > 0)  # scrolled down to the passage
 
+    tides.unlink()  # gone since it was indexed: the indexed passage, and why
+    qtbot.mouseClick(first.buttons["Show text"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.passage_viewer is not viewer and tab.passage_viewer.isVisible(), timeout=WAIT_MS)
+    assert tab.passage_viewer.browser.toPlainText().split() == first.hit["text"].split()
+    assert "could not be read again" in cards_text(tab.passage_viewer)
+
 
 def cards_text(widget) -> str:
     return "\n".join(label.text() for label in widget.findChildren(QLabel))
