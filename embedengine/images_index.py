@@ -5,7 +5,8 @@ An :class:`ImageCollection` is a :class:`~embedengine.collections.base.Collectio
 its top-5 ImageNet labels and its cached thumbnail; one L2-normalised ResNet50 vector per item (method
 ``"resnet50"``), made while the file is decoded. Thumbnails (≤ 256 px JPEG) live in ``thumbs/``, named by
 the file's content hash. Indexing, folders, status and the int8 first pass of large collections are the
-base's; this module adds labels, near-duplicates and image queries.
+base's; this module adds labels, image queries and duplicates (grouping and the trash:
+:mod:`embedengine.duplicates`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
+from embedengine import duplicates
 from embedengine.collections.base import Collection, ReadFile, skipped_entry
 from embedengine.collections.files import FileStat, hash_or_none, resolved
 from embedengine.collections.report import IndexReport
@@ -36,6 +38,15 @@ DEFAULT_COLLECTION = "photos"
 DEMO_COLLECTION = "demo"
 THUMB_SIZE = 256
 TOP_LABELS = 5
+# Similar-image results are cut at DEFAULT_MIN_SIMILARITY. Measured on the 11 demo photos (all of unrelated
+# subjects): their 55 pairs have median 0.18, 95th percentile 0.32 and maximum 0.455, while two views of one
+# scene (left and right 55 % of each photo) score 0.45–0.97 (median 0.86) and edited copies (flip, half size,
+# 10 % crop, 20 % darker) 0.72–1.0. 0.45 sits at the top of the unrelated pairs: what shows shares the
+# subject; tests/test_images_index.py re-measures it.
+DEFAULT_MIN_SIMILARITY = 0.45
+# Duplicates: resized, recompressed and brightened demo photos score ≥ 0.97, flips ≥ 0.93, most 10 % crops
+# ≥ 0.90; 0.80 keeps them and stays far above unrelated photos (≤ 0.455). Byte-identical files (same sha256)
+# are grouped whatever the threshold.
 DEFAULT_DUPLICATE_THRESHOLD = 0.80
 MIN_DUPLICATE_THRESHOLD = 0.5  # unrelated photos reach ~0.45 with ResNet50 features
 MIN_LABEL_PROBABILITY = 0.02  # a label this unlikely does not count as "mentioned"
@@ -57,6 +68,8 @@ class ImageHit(Result):
     width: int
     height: int
     thumbnail: str  # cached JPEG thumbnail ("" when missing)
+    size: int = 0  # bytes of the file (duplicates only; 0 when not looked up)
+    modified: float = 0.0  # the file's modification time (duplicates only)
 
 
 @dataclass
@@ -71,15 +84,19 @@ class ImageSearchResult(Result):
     images: int  # images searched
     encode_ms: float
     search_ms: float
+    min_score: float = 0.0  # hits below this similarity are candidates the user may reveal, not results
 
 
 @dataclass
 class DuplicateGroup(Result):
-    """Images linked by similarities ≥ the threshold; each member's score is its closest match's similarity."""
+    """Images linked by similarities ≥ the threshold or by identical bytes; each member's score is its
+    closest match's similarity (1.0 for a byte-identical copy)."""
 
     images: list[ImageHit]
     max_similarity: float
     min_similarity: float
+    exact: list[str]  # members with a byte-identical copy in the group
+    keep: dict[str, str]  # "largest" / "newest" -> the path to keep under that rule
 
 
 @dataclass
@@ -111,53 +128,6 @@ def label_score(labels: Sequence[Sequence], words: Sequence[str]) -> float:
         if probability >= MIN_LABEL_PROBABILITY and all(word in tokens for word in words):
             total += float(probability)
     return total
-
-
-def group_near_duplicates(vectors: np.ndarray, threshold: float) -> list[tuple[list[int], list[float]]]:
-    """Connected groups of rows linked by cosine similarity ≥ ``threshold`` (rows L2-normalised).
-
-    Returns ``(rows, best link of each row)`` per group, rows by best link, largest groups first.
-    Works in blocks of rows so memory stays near 64 MB of similarities whatever N is.
-    """
-    n = vectors.shape[0]
-    parent = np.arange(n)
-    best = np.zeros(n, dtype=np.float32)
-    block = max(16, min(4096, 16_000_000 // max(n, 1)))
-    for start in range(0, n, block):
-        sims = vectors[start:start + block] @ vectors.T
-        np.fill_diagonal(sims[:, start:start + block], -1.0)
-        rows, cols = np.nonzero(sims >= threshold)
-        if rows.size:
-            np.maximum.at(best, rows + start, sims[rows, cols])
-        for i, j in zip((rows + start).tolist(), cols.tolist()):
-            if i < j:
-                _union(parent, i, j)
-    return _collect_groups(parent, best)
-
-
-def _find(parent: np.ndarray, i: int) -> int:
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = int(parent[i])
-    return i
-
-
-def _union(parent: np.ndarray, i: int, j: int) -> None:
-    a, b = _find(parent, i), _find(parent, j)
-    if a != b:
-        parent[max(a, b)] = min(a, b)
-
-
-def _collect_groups(parent: np.ndarray, best: np.ndarray) -> list[tuple[list[int], list[float]]]:
-    members: dict[int, list[int]] = {}
-    for i in np.nonzero(best > 0)[0].tolist():
-        members.setdefault(_find(parent, i), []).append(i)
-    groups = []
-    for rows in members.values():
-        rows.sort(key=lambda r: -best[r])
-        groups.append((rows, [float(best[r]) for r in rows]))
-    groups.sort(key=lambda g: (-len(g[0]), -g[1][0]))
-    return groups
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,10 +285,13 @@ class ImageCollection(Collection):
             raise outcome.error
         return normalise(outcome.embedding), self.encoder.top_labels(outcome.probs, TOP_LABELS)
 
-    def search(self, query: Any, k: int = 10, label_filter: Optional[str] = None, exclude_self: bool = True) -> ImageSearchResult:
+    def search(self, query: Any, k: int = 10, label_filter: Optional[str] = None, exclude_self: bool = True,
+               min_score: float = 0.0) -> ImageSearchResult:
         """The ``k`` images most similar to ``query``, optionally only those whose labels mention ``label_filter``.
 
         When the query is a file of this collection, that file itself is left out (``exclude_self``).
+        ``min_score`` is the similarity results are cut at (see :data:`DEFAULT_MIN_SIMILARITY`); the hits
+        below it stay in the result, best first, as candidates to reveal (:func:`shown_hits`).
         """
         started = time.perf_counter()
         vector, query_labels = self.encode_query(query)
@@ -326,7 +299,7 @@ class ImageCollection(Collection):
         hits = self.search_vector(vector, k, label_filter, exclude=_query_path(query) if exclude_self else None)
         return ImageSearchResult(
             self.name, _describe_query(query), query_labels, label_filter or "", hits,
-            self.count(), (encoded - started) * 1000, (time.perf_counter() - encoded) * 1000)
+            self.count(), (encoded - started) * 1000, (time.perf_counter() - encoded) * 1000, min_score)
 
     def search_vector(self, vector: np.ndarray, k: int = 10, label_filter: Optional[str] = None, exclude: Optional[str] = None) -> list[ImageHit]:
         """Nearest images to a unit vector (the part of :meth:`search` after encoding)."""
@@ -352,7 +325,8 @@ class ImageCollection(Collection):
                                  (time.perf_counter() - started) * 1000)
 
     def near_duplicates(self, threshold: float = DEFAULT_DUPLICATE_THRESHOLD) -> DuplicatesResult:
-        """Groups of images whose similarity is ≥ ``threshold`` (resized, recompressed, cropped copies)."""
+        """Groups of images whose similarity is ≥ ``threshold`` (resized, recompressed, cropped copies) or whose
+        files are identical (sha256), with the member to keep when keeping the largest or the newest."""
         if not MIN_DUPLICATE_THRESHOLD <= threshold <= 1.0:
             raise UserError(f"threshold {threshold} is out of range",
                             hint=f"use a similarity between {MIN_DUPLICATE_THRESHOLD} and 1, e.g. 0.8")
@@ -361,11 +335,63 @@ class ImageCollection(Collection):
             return DuplicatesResult(self.name, threshold, [], 0, 0.0)
         matrix = self.store.matrix(METHOD)
         live = np.nonzero(matrix.live_mask())[0]
-        groups = []
-        for rows, scores in group_near_duplicates(matrix.vectors[live], threshold):
-            item_ids = [int(matrix.row_items[live[r]]) for r in rows]
-            groups.append(DuplicateGroup(self.hits(list(zip(item_ids, scores))), max(scores), min(scores)))
+        item_ids = [int(matrix.row_items[row]) for row in live]
+        paths = {item.id: item.path for item in self.store.items(item_ids)}
+        records = self.store.file_records()
+        hashes = [getattr(records.get(paths.get(i, "")), "sha256", None) for i in item_ids]
+        groups = [self._duplicate_group(group, item_ids, records)
+                  for group in duplicates.duplicate_groups(matrix.vectors[live], hashes, threshold)]
         return DuplicatesResult(self.name, threshold, groups, len(live), time.perf_counter() - started)
+
+    def _duplicate_group(self, group: duplicates.RowGroup, item_ids: list[int], records: dict) -> DuplicateGroup:
+        hits = self.hits([(item_ids[row], score) for row, score in zip(group.rows, group.best)])
+        for hit in hits:
+            record = records.get(hit.path)
+            hit.size, hit.modified = (record.size, record.mtime) if record else (0, 0.0)
+        facts = [duplicates.FileFacts(h.width, h.height, h.size, h.modified) for h in hits]
+        keep = {rule: hits[index].path for rule, index in duplicates.keep_suggestions(facts).items()}
+        exact = [hit.path for hit, is_exact in zip(hits, group.exact) if is_exact]
+        return DuplicateGroup(hits, max(group.best), min(group.best), exact, keep)
+
+    # -- the trash -----------------------------------------------------------------------------
+
+    def trash(self, paths: Sequence[str]) -> duplicates.TrashReport:
+        """Move files of this collection to the system trash (never a permanent delete) and forget them."""
+        known = set(self.store.file_paths())
+        strangers = [p for p in paths if p not in known]
+        if strangers:
+            raise UserError(f"{strangers[0]} is not a file of collection '{self.name}'",
+                            hint="only files the collection lists can be moved to the trash from here")
+        trashed, failed = duplicates.move_to_trash(paths)
+        self.forget([t.original for t in trashed])
+        return duplicates.TrashReport(self.name, trashed, failed, self.store.count_files())
+
+    def restore(self, trashed: Sequence[duplicates.TrashedFile | dict]) -> duplicates.RestoreReport:
+        """Undo :meth:`trash`: move the files back from the trash and index them again."""
+        records = [t if isinstance(t, duplicates.TrashedFile) else duplicates.TrashedFile(**t) for t in trashed]
+        restored, failed = duplicates.restore_from_trash(records)
+        if restored:
+            self.index()
+        return duplicates.RestoreReport(self.name, restored, failed, self.store.count_files())
+
+    def forget(self, paths: Sequence[str]) -> int:
+        """Take files out of the collection now (their images, vectors and thumbnails); returns how many."""
+        if not paths:
+            return 0
+        with self.writer():
+            removed = self.store.remove_files(paths)
+            self.after_removal()
+        return removed
+
+
+def shown_hits(hits: Sequence, min_score: float) -> list:
+    """The hits (objects or dicts, best first) at or above ``min_score``: those a search shows."""
+    return [hit for hit in hits if _score(hit) >= min_score]
+
+
+def _score(hit: Any) -> float:
+    return float(hit["score"] if isinstance(hit, dict) else hit.score)
+
 
 # ---------------------------------------------------------------------------------------------
 # Small helpers

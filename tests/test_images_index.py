@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from embedengine import cli, images_index
+from embedengine import cli, duplicates, images_index
 from embedengine.collections import search
 from embedengine.errors import UserError
-from embedengine.images_index import ImageCollection, label_words, group_near_duplicates
+from embedengine.images_index import ImageCollection, label_words
 from embedengine.linalg import normalise
 from embedengine.runtime import resources_dir
 from embedengine.tasks import CancelToken
@@ -357,12 +357,100 @@ def test_kill_9_mid_index_leaves_an_index_that_opens_and_resumes(models_dir, tmp
         assert collection.search(query, k=1, exclude_self=False).hits[0].path == resolved(query)
 
 
-def test_group_near_duplicates_links_chains_and_leaves_singletons_out():
+def test_duplicate_groups_link_chains_and_leave_singletons_out():
     rng = np.random.default_rng(3)
     base = normalise(rng.standard_normal((6, 32)))
     near = normalise(base[[0, 0, 2]] + 0.05 * rng.standard_normal((3, 32)))
-    groups = group_near_duplicates(np.vstack([base, near]), 0.95)
-    assert sorted(sorted(rows) for rows, _ in groups) == [[0, 6, 7], [2, 8]]
+    groups = duplicates.duplicate_groups(np.vstack([base, near]), [None] * 9, 0.95)
+    assert sorted(sorted(g.rows) for g in groups) == [[0, 6, 7], [2, 8]]
+    assert not any(any(g.exact) for g in groups)
+
+
+def test_identical_files_are_grouped_whatever_the_threshold():
+    vectors = normalise(np.random.default_rng(4).standard_normal((4, 16)))
+    vectors[3] = vectors[1] * (1 - 1e-6)  # the same picture's vector, off by rounding
+    hashes = ["a", "b", "c", "b"]
+    groups = duplicates.duplicate_groups(vectors, hashes, 1.0)
+    assert [(sorted(g.rows), g.exact, g.best) for g in groups] == [([1, 3], [True, True], [1.0, 1.0])]
+    assert duplicates.duplicate_groups(vectors, [None] * 4, 1.0) == []  # by vectors alone: not ≥ 1.0
+
+
+def test_keep_suggestions_pick_the_most_pixels_and_the_latest_change():
+    members = [duplicates.FileFacts(640, 480, 90_000, 100.0), duplicates.FileFacts(1280, 960, 80_000, 50.0),
+               duplicates.FileFacts(1280, 960, 200_000, 10.0), duplicates.FileFacts(320, 240, 9_000, 300.0)]
+    assert duplicates.keep_suggestions(members) == {"largest": 2, "newest": 3}
+
+
+def test_the_default_cut_keeps_other_views_of_a_photo_and_drops_other_subjects(models_dir, tmp_path):
+    """Re-measures the reasoning behind DEFAULT_MIN_SIMILARITY on the demo photos (see images_index)."""
+    photos = sorted(p for p in (resources_dir() / "images").iterdir() if p.suffix != ".md")
+    cut = images_index.DEFAULT_MIN_SIMILARITY
+    with ImageCollection("cut", create=True) as collection:
+        collection.index([resources_dir() / "images"])
+        matrix = collection.store.matrix(images_index.METHOD)
+        vectors = matrix.vectors[np.nonzero(matrix.live_mask())[0]]
+        unrelated = (vectors @ vectors.T)[np.triu_indices(len(photos), 1)]
+        assert np.mean(unrelated < cut) >= 0.95 and np.median(unrelated) < cut / 2
+        for photo in photos:
+            image = Image.open(photo).convert("RGB")
+            width, height = image.size
+            views = [ImageOps.mirror(image), image.resize((width // 2, height // 2)),
+                     ImageEnhance.Brightness(image).enhance(0.8), image.crop((0, 0, int(width * 0.55), height))]
+            for view in views:
+                result = collection.search(view, k=len(photos), min_score=cut)
+                shown = images_index.shown_hits(result.hits, result.min_score)
+                assert shown and shown[0].path == str(photo.resolve()), photo.name
+                assert len(shown) <= 2 and len(result.hits) == len(photos), [(h.path, h.score) for h in result.hits]
+
+
+@pytest.fixture
+def trash_home(tmp_path, monkeypatch) -> Path:
+    """The freedesktop.org home trash moved into the test's folder (send2trash fixes it when imported)."""
+    from send2trash import plat_other
+
+    data_home = tmp_path / "xdg-data"
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data_home))
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data_home / "Trash"))
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(data_home / "Trash"))
+    return data_home / "Trash"
+
+
+def test_duplicates_go_to_the_trash_and_come_back_with_undo(models_dir, tmp_path, trash_home):
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    original = folder / "rocket.jpg"
+    shutil.copy(resources_dir() / "images" / "rocket.jpg", original)
+    shutil.copy(original, folder / "rocket copy.jpg")  # byte-identical
+    small = folder / "rocket-small.jpg"
+    Image.open(original).resize((300, 200)).save(small, quality=80)
+    os.utime(small, (2_000_000_000, 2_000_000_000))  # the newest
+    shutil.copy(resources_dir() / "images" / "horse.png", folder / "horse.png")
+    with ImageCollection("trip", create=True) as collection:
+        collection.index([folder])
+        (group,) = collection.near_duplicates().groups
+        members = {Path(hit.path).name: hit for hit in group.images}
+        assert set(members) == {"rocket.jpg", "rocket copy.jpg", "rocket-small.jpg"}
+        assert sorted(map(lambda p: Path(p).name, group.exact)) == ["rocket copy.jpg", "rocket.jpg"]
+        assert Path(group.keep["newest"]).name == "rocket-small.jpg"
+        assert group.keep["largest"] != group.keep["newest"] and members["rocket-small.jpg"].size < original.stat().st_size
+        others = [hit.path for hit in group.images if hit.path != group.keep["largest"]]
+
+        report = collection.trash(others)
+        assert report.failed == [] and report.undoable and report.files_left == 2
+        assert not any(Path(p).exists() for p in others) and Path(group.keep["largest"]).exists()
+        in_trash = sorted(p.name for p in (trash_home / "files").iterdir())
+        assert len(in_trash) == 2 and all(Path(t.trashed).parent == trash_home / "files" for t in report.trashed)
+        assert collection.count() == 2 and collection.near_duplicates().groups == []
+        with pytest.raises(UserError, match="not a file of collection"):
+            collection.trash([str(resources_dir() / "images" / "chelsea.png")])
+
+        restored = collection.restore([t.to_dict() for t in report.trashed])
+        assert sorted(restored.restored) == sorted(others) and restored.failed == []
+        assert all(Path(p).exists() for p in others) and list((trash_home / "files").iterdir()) == []
+        assert list((trash_home / "info").iterdir()) == [] and collection.count() == 4
+        assert len(collection.near_duplicates().groups[0].images) == 3
+        again = collection.restore([t.to_dict() for t in report.trashed])
+        assert again.restored == [] and "not found in the trash" in again.failed[0][1]
 
 
 def coffee_variant(library, folder: Path) -> str:
