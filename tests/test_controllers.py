@@ -15,7 +15,8 @@ from desktop.controllers.documents import (DEMO_COLLECTION as DOCS_DEMO, Documen
 from desktop.controllers.images import ImagesController
 from embedengine.documents import DocumentCollection
 from embedengine.errors import UserError
-from embedengine.images_index import DEFAULT_DUPLICATE_THRESHOLD, DEMO_COLLECTION, ImageCollection, demo_folder
+from embedengine.images_index import (DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SIMILARITY, DEMO_COLLECTION,
+                                      ImageCollection, demo_folder)
 
 
 class FakeSettings:
@@ -117,11 +118,32 @@ def test_images_commands(tmp_path):
     assert controller.parse("exclude").action == "error"
     assert controller.parse("sports car") == Command("label_search", {"text": "sports car", "collection": None})
     assert controller.parse("cat.jpg", {"image": "/p/cat.jpg", "label": "", "collection": "trips"}) == Command(
-        "image_search", {"image": "/p/cat.jpg", "label": None, "collection": "trips"})
+        "image_search", {"image": "/p/cat.jpg", "label": None, "collection": "trips",
+                         "min_score": DEFAULT_MIN_SIMILARITY})
     assert controller.parse("x", {"image": "/p/x.png", "label": "cat"}).args["label"] == "cat"
     assert controller.parse("index a", {"index": ["/a"], "collection": DEMO_COLLECTION}).args["collection"] == "photos"
     assert controller.parse("remove", {"remove": "/a", "collection": "trips"}) == Command(
         "remove", {"folder": "/a", "collection": "trips"})
+
+
+def test_images_similarity_threshold_is_a_kept_preference_that_image_searches_use():
+    settings = FakeSettings()
+    controller = ImagesController(settings)
+    assert controller.min_similarity == DEFAULT_MIN_SIMILARITY
+    controller.set_min_similarity(0.3049)
+    assert settings.values["images/min_similarity"] == 0.3
+    assert ImagesController(settings).parse("x", {"image": "/p/x.png"}).args["min_score"] == 0.3
+    controller.set_min_similarity(7)
+    assert controller.min_similarity == 1.0
+    settings.values["images/min_similarity"] = "garbage"  # a hand-edited ini file
+    assert controller.min_similarity == DEFAULT_MIN_SIMILARITY
+
+
+def test_images_answers_name_the_collection_and_what_compared_the_images():
+    controller = ImagesController(FakeSettings())
+    assert controller.source() == "collection 'demo' · ResNet50"
+    assert controller.source("trips", "duplicates") == "collection 'trips' · ResNet50 + sha256"
+    assert controller.source(None, "label_search") == "collection 'demo' · ResNet50 ImageNet labels"
 
 
 # -- selection ---------------------------------------------------------------------------------
