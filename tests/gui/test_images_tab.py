@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtCore import QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QGuiApplication, QImage, QWheelEvent
+from PySide6.QtWidgets import QApplication, QPushButton, QRadioButton
 
 from desktop.chat import cards
 from desktop.chat.cards import ImageGrid
-from embedengine.images_index import DEMO_COLLECTION, ImageCollection, demo_folder
+from desktop.image_results import DuplicateGroupView, DuplicatesView, ResponsiveImageGrid, SearchResultsView
+from embedengine.images_index import DEFAULT_MIN_SIMILARITY, DEMO_COLLECTION, ImageCollection, demo_folder
 
 DEMO = demo_folder()
 
@@ -227,3 +230,154 @@ def test_a_removed_demo_folder_stays_out_on_the_next_launch(qtbot, tab, ctx):
     assert relaunched.demo_task is None
     with ImageCollection.open(DEMO_COLLECTION) as demo:
         assert demo.count() == 0
+
+
+# -- results cut at a similarity threshold -----------------------------------------------------
+
+def visible_tiles(grid) -> list:
+    return [tile for tile in grid.tiles if tile.isVisibleTo(grid)]
+
+
+def wheel_over(widget, delta: int = -120) -> None:
+    """A mouse-wheel notch over the middle of ``widget``, delivered to it as the window system would."""
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(centre, QPointF(widget.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, delta),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_similar_images_are_cut_at_a_threshold_the_card_shows_and_the_user_moves(qtbot, tab, tmp_path, drop_files):
+    drop_files(tab, [variant_file(tmp_path, "chelsea.png")])
+    card = last_answer(qtbot, tab, "image_search")
+    view = card.findChildren(SearchResultsView)[0]
+    assert card.result_json["min_score"] == DEFAULT_MIN_SIMILARITY
+    assert [Path(t.toolTip().splitlines()[0]).name for t in visible_tiles(view.grid)] == ["chelsea.png"]
+    assert len(card.result_json["hits"]) == 11  # the other photos are candidates, below the cut
+    assert f"{DEFAULT_MIN_SIMILARITY:.2f} · 1 of 11 shown" in view.threshold_label.text()
+    assert card.source_label.isVisible() and card.source_label.text() == "from collection 'demo' · ResNet50"
+
+    wheel_over(view.slider)  # scrolling the conversation over the slider does not move it
+    assert view.slider.value() == round(DEFAULT_MIN_SIMILARITY * 100)
+    qtbot.mouseClick(view.more_button, Qt.MouseButton.LeftButton)
+    assert len(visible_tiles(view.grid)) == 7 and view.threshold < DEFAULT_MIN_SIMILARITY
+    assert all(hit["score"] >= view.threshold for hit in view.shown_hits())
+    assert tab.ctx.settings.value("images/min_similarity") == view.threshold  # the tab keeps the setting
+    view.slider.setFocus()
+    qtbot.keyClick(view.slider, Qt.Key.Key_Home)
+    assert len(visible_tiles(view.grid)) == 11 and not view.more_button.isEnabled()
+
+    drop_files(tab, [variant_file(tmp_path, "rocket.jpg")])  # the next search starts at the kept setting
+    second = last_answer(qtbot, tab, "image_search")
+    assert second.result_json["min_score"] == 0.0
+    assert len(visible_tiles(second.findChildren(SearchResultsView)[0].grid)) == 11
+
+
+def test_a_photo_like_nothing_in_the_collection_says_so_and_offers_more(qtbot, tab, tmp_path, drop_files):
+    noise = tmp_path / "noise.png"
+    from PIL import Image as PILImage
+    import numpy as np
+
+    PILImage.fromarray(np.random.default_rng(1).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(noise)
+    tab.controller.set_min_similarity(0.9)
+    drop_files(tab, [noise])
+    view = last_answer(qtbot, tab, "image_search").findChildren(SearchResultsView)[0]
+    assert visible_tiles(view.grid) == [] and view.empty.isVisibleTo(view)
+    assert "No image is at least 0.90 similar; the closest is" in view.empty.text()
+    qtbot.mouseClick(view.more_button, Qt.MouseButton.LeftButton)
+    assert len(visible_tiles(view.grid)) == 6 and not view.empty.isVisibleTo(view)
+
+
+def test_the_result_grid_columns_follow_the_window_width(qtbot, main_window, demo_index, isolated_home, tmp_path,
+                                                          drop_files):
+    shutil.copytree(demo_index, isolated_home / "image-collections" / DEMO_COLLECTION)
+    main_window.resize(1024, 700)
+    main_window.tabs.setCurrentIndex(3)
+    tab = main_window.tabs.currentWidget()
+    tab.controller.set_min_similarity(0.0)
+    drop_files(tab.chat.input, [variant_file(tmp_path, "coffee.webp")])
+    card = last_answer(qtbot, tab, "image_search")
+    grid = card.findChildren(ResponsiveImageGrid)[0]
+    viewport = tab.chat.scroll.viewport()
+
+    def right_edge(widget) -> int:
+        return widget.mapTo(viewport, QPoint(widget.width(), 0)).x()
+
+    qtbot.waitUntil(lambda: all(right_edge(t) <= viewport.width() for t in visible_tiles(grid)))
+    narrow = grid.columns
+    assert right_edge(card.actions["JSON"]) <= viewport.width() and tab.chat.scroll.horizontalScrollBar().maximum() == 0
+    assert len({t.y() for t in visible_tiles(grid)}) == -(-11 // narrow)  # rows of `narrow` tiles
+    main_window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: grid.columns > narrow)
+    assert all(right_edge(t) <= viewport.width() for t in visible_tiles(grid))
+    main_window.resize(1024, 700)
+    qtbot.waitUntil(lambda: grid.columns == narrow)
+
+
+# -- duplicates: keep one, move the others to the trash, undo -----------------------------------
+
+@pytest.fixture
+def trash_home(tmp_path, monkeypatch) -> Path:
+    """The freedesktop.org home trash moved into the test's folder (send2trash fixes it when imported; the
+    tests' EMBEDSTUDIO_HOME does not move HOME, so it would be the real ~/.local/share/Trash)."""
+    from send2trash import plat_other
+
+    data_home = tmp_path / "xdg-data"
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", os.fsencode(data_home))
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.fsencode(data_home / "Trash"))
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(data_home / "Trash"))
+    return data_home / "Trash"
+
+
+def test_duplicates_suggest_which_to_keep_move_the_others_to_the_trash_and_undo(qtbot, tab, tmp_path, trash_home,
+                                                                                drop_files):
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    original = folder / "rocket.jpg"
+    shutil.copy(DEMO / "rocket.jpg", original)
+    shutil.copy(original, folder / "rocket copy.jpg")
+    small = folder / "rocket-small.jpg"
+    Image.open(original).resize((320, 213)).save(small, quality=80)
+    os.utime(small, (2_000_000_000, 2_000_000_000))
+    shutil.copy(DEMO / "horse.png", folder / "horse.png")
+    drop_files(tab, [folder])
+    assert last_answer(qtbot, tab, "index").result_json["items_added"] == 4
+    qtbot.mouseClick(tab.buttons["Duplicates"], Qt.MouseButton.LeftButton)
+    card = last_answer(qtbot, tab, "duplicates")
+    assert card.source_label.text() == "from collection 'photos' · ResNet50 + sha256"
+    (group,) = card.findChildren(DuplicateGroupView)
+    captions = {Path(hit["path"]).name: tile.text() for hit, tile in zip(group.hits, group.grid.tiles)}
+    assert "2 identical files" in cards.widget_text(group)
+    assert "320×213" in captions["rocket-small.jpg"] and "2033-05-18" in captions["rocket-small.jpg"]
+    assert group.rule_buttons["largest"].isChecked() and Path(group.kept).name != "rocket-small.jpg"
+    assert sum("✓ keep" in caption for caption in captions.values()) == 1
+    qtbot.mouseClick(group.rule_buttons["newest"], Qt.MouseButton.LeftButton)
+    assert Path(group.kept).name == "rocket-small.jpg"
+    assert "✓ keep" in group.grid.tiles[[Path(h["path"]).name for h in group.hits].index("rocket-small.jpg")].text()
+    qtbot.mouseClick(group.rule_buttons["largest"], Qt.MouseButton.LeftButton)
+    kept, others = group.kept, group.others()
+    assert group.trash_button.text() == "Move 2 others to trash"
+
+    qtbot.mouseClick(group.trash_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: group.undo_button.isVisible(), timeout=15_000)
+    assert Path(kept).exists() and not any(Path(p).exists() for p in others)
+    assert len(list((trash_home / "files").iterdir())) == 2
+    assert "no longer lists them" in group.status.text() and not group.trash_button.isEnabled()
+    type_query(qtbot, tab, "status")
+    assert last_answer(qtbot, tab, "status").result_json["items"] == 2
+
+    qtbot.mouseClick(group.undo_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Restored 2 file(s)" in group.status.text(), timeout=30_000)
+    assert all(Path(p).exists() for p in others) and list((trash_home / "files").iterdir()) == []
+    assert not group.undo_button.isVisible() and group.trash_button.isEnabled()
+    type_query(qtbot, tab, "dupes")
+    assert len(last_answer(qtbot, tab, "duplicates").result_json["groups"][0]["images"]) == 3
+
+
+def test_every_images_answer_names_its_source(qtbot, tab, tmp_path, drop_files):
+    type_query(qtbot, tab, "cat")
+    label = last_answer(qtbot, tab, "image_search")
+    assert label.source_label.text() == "from collection 'demo' · ResNet50 ImageNet labels"
+    assert label.result_json["source"] == "collection 'demo' · ResNet50"  + " ImageNet labels"
+    type_query(qtbot, tab, "dupes 0.5")
+    assert last_answer(qtbot, tab, "duplicates").result_json["source"] == "collection 'demo' · ResNet50 + sha256"
+
