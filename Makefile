@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install models bench screenshots clean-venv
+.PHONY: run test install models bench bundle screenshots clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench:
 	$(PY) benchmarks/word2vec.py
 	$(PY) benchmarks/documents.py
 	$(PY) benchmarks/images.py
+
+# The one-folder app dist/EmbedStudio/ (PyInstaller, in a build venv of its own; models are not bundled).
+bundle:
+	$(PYTHON) packaging/build_bundle.py
 
 clean-venv:
 	rm -rf $(VENV)

