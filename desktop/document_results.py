@@ -23,6 +23,7 @@ from embedengine.documents import METHODS
 HIGHLIGHT_STYLE = "background-color: rgba(255, 200, 0, 0.45); font-weight: 600;"
 PASSAGE_STYLE = "background-color: rgba(255, 200, 0, 0.16);"
 NAME_MAX_WIDTH = 170  # a comparison row's file name gives the rest of the row to the passage
+LINES_ABOVE = 3  # lines of text shown above the passage in the viewer
 SCORE_KIND = {"dense": "cosine", "lexical": "BM25 score", "fusion": "fused score (0–1)"}
 
 HitSlot = Callable[[dict], None]
@@ -155,6 +156,8 @@ class CompareRow(QFrame):
         self.passage = ElidedLabel(" ".join(hit["text"].split()), "muted")
         self.passage.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.score = cards.label(format_score(hit["score"]), "score")
+        self.score.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.score.setMinimumWidth(self.score.fontMetrics().horizontalAdvance("0.000"))
         self.mark = cards.label(f"in {found_by}/{methods}" if found_by > 1 else "", "agreement")
         self.mark.setMinimumWidth(self.mark.fontMetrics().horizontalAdvance("in 8/8"))
         if found_by > 1:
@@ -194,7 +197,7 @@ class CompareView(QWidget):
         found_by = agreement(results)
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.setHorizontalSpacing(18)
+        grid.setHorizontalSpacing(14)
         grid.setVerticalSpacing(0)
         self.headers: list[QLabel] = []
         self.columns: list[list[CompareRow]] = []
@@ -244,7 +247,7 @@ class PassageViewer(QDialog):
         self.hit = hit
         self.context = context
         self.setWindowTitle(f"{hit['file_name']}{page_suffix(hit)}")
-        self.resize(720, 520)
+        self.resize(880, 560)
         layout = QVBoxLayout(self)
         if context.get("from_index"):
             note = (note + " " if note else "") + f"The file could not be read again ({context['reason']}); " \
@@ -264,7 +267,13 @@ class PassageViewer(QDialog):
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().showEvent(event)
+        self.scroll_to_passage()
+
+    def scroll_to_passage(self) -> None:
+        """The passage near the top, a few lines of what comes before it above."""
         self.browser.scrollToAnchor("passage")
+        bar = self.browser.verticalScrollBar()
+        bar.setValue(max(0, bar.value() - LINES_ABOVE * self.browser.fontMetrics().lineSpacing()))
 
     def highlighted_text(self) -> str:
         """The best sentence as shown (for tests and copying)."""

@@ -24,6 +24,7 @@ from embedengine.collections.report import CollectionStatus
 from embedengine.documents import METHODS
 from embedengine.documents.context import passage_in_file
 from embedengine.documents.methods import DENSE_METHODS, method_build
+from embedengine.results import plural
 
 __all__ = ["DocumentsTab", "PassageCard", "file_url"]
 
@@ -219,8 +220,9 @@ class DocumentsTab(CollectionTab):
         hits = result["hits"]
         groups = group_by_file(hits, TOP_FILES)
         timing = f"{result['encode_ms'] + result['search_ms']:.0f} ms"
-        head = cards.text(f"{result['method_label']}: {sum(len(g.hits) for g in groups)} passages in "
-                          f"{len(groups)} files, of {result['passages_searched']:,} passages · {timing}")
+        head = cards.text(f"{result['method_label']}: {plural(len(groups), 'file')} · "
+                          f"{plural(sum(len(g.hits) for g in groups), 'passage')} of "
+                          f"{result['passages_searched']:,} searched · {timing}")
         if not hits:
             return [head, cards.text("No passage matches. Try other words or another method.")]
         scores = [h["score"] for h in hits]

@@ -120,6 +120,7 @@ def documents_tab(window) -> DocumentsTab:
 def test_compare_fits_the_window_without_horizontal_scrolling(qtbot, main_window, models_dir, tmp_path, drop_files,
                                                                size):
     main_window.resize(*size)
+    qtbot.waitUntil(lambda: main_window.width() == size[0])
     tab = documents_tab(main_window)
     main_window.tabs.setCurrentWidget(tab)
     write_notes(tmp_path / "notes")
