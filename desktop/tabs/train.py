@@ -20,6 +20,7 @@ from typing import Any, Optional
 from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -36,6 +37,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSpinBox,
     QSplitter,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -527,19 +529,15 @@ class ModelsPanel(QGroupBox):
         self.refresh()
 
     def refresh(self) -> None:
-        """List the saved models; the active one in bold, marked "active"."""
+        """List the saved models; the active one in bold with a check mark ("active" to screen readers)."""
         selected = self.selected()
         self.list.clear()
         for info in library.list_models():
-            active = info.name == self.ctx.word_model_name
-            item = QListWidgetItem(describe_word_model(info.name, info.vocab_size, info.dim)
-                                   + (" · active" if active else ""))
+            item = QListWidgetItem(describe_word_model(info.name, info.vocab_size, info.dim))
             item.setData(Qt.ItemDataRole.UserRole, info.name)
-            item.setToolTip(("Active: Explore answers with it\n" if active else "") + model_tooltip(info))
-            if active:
-                font = QFont(item.font())
-                font.setBold(True)
-                item.setFont(font)
+            item.setToolTip(model_tooltip(info))
+            if info.name == self.ctx.word_model_name:
+                mark_active(item)
             self.list.addItem(item)
             if info.name == selected:
                 self.list.setCurrentItem(item)
@@ -608,6 +606,16 @@ class ModelsPanel(QGroupBox):
         path, _ = QFileDialog.getOpenFileName(self, "Import pre-trained vectors", "", vector_file_filter())
         if path:
             self.import_file(path)
+
+
+def mark_active(item: QListWidgetItem) -> None:
+    """Show a saved-models entry as the active model: bold, a check mark, said in its tooltip."""
+    font = QFont(item.font())
+    font.setBold(True)
+    item.setFont(font)
+    item.setIcon(QApplication.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton))
+    item.setToolTip(f"Active: Explore answers with it\n{item.toolTip()}")
+    item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{item.text()} (active)")
 
 
 def button_row(*specs: tuple[str, str, Any]) -> tuple[QHBoxLayout, list[QPushButton]]:

@@ -186,7 +186,8 @@ def test_saved_models_list_marks_the_active_model(qtbot, tab, trained_word_model
 
     def marked() -> list[str]:
         items = [tab.models.list.item(i) for i in range(tab.models.list.count())]
-        return [item.data(Qt.ItemDataRole.UserRole) for item in items if item.font().bold() and "active" in item.text()]
+        return [item.data(Qt.ItemDataRole.UserRole) for item in items
+                if item.font().bold() and not item.icon().isNull() and item.toolTip().startswith("Active")]
 
     assert marked() == []
     for name in ("first", "second"):
