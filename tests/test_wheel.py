@@ -269,3 +269,19 @@ def test_installed_app_opens_with_its_icons_and_demo_files(installed, outside):
     assert [Path(p).name for p in report["demo_corpus"]] == ["kjv.txt"]
     assert Path(report["demo_corpus"][0]).parent == Path(report["documents_demo"]) == resources / "corpus"
     assert Path(report["demo_photos"]) == resources / "images"
+
+
+def test_pipx_installs_the_wheel_as_an_app(wheel, outside, tmp_path):
+    """The README's recommended install: pipx puts `embedstudio` on PATH from a venv of its own."""
+    pipx_env = {**outside["env"], "PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin"),
+                "PIPX_MAN_DIR": str(tmp_path / "man")}
+    run_checked([sys.executable, "-m", "pipx", "install", wheel], env=pipx_env, cwd=outside["cwd"], timeout=900)
+    embedstudio = tmp_path / "bin" / "embedstudio"
+    assert embedstudio.is_file()
+    info = run_json([embedstudio, "models", "info", "--json"], env=outside["env"], cwd=outside["cwd"])
+    assert {"minilm", "resnet50"} <= set(info["models"]) and all(c["ok"] for c in info["verification"].values())
+    check = run_checked([embedstudio, "--self-check"], env={**outside["env"], "QT_QPA_PLATFORM": "offscreen"},
+                        cwd=outside["cwd"])
+    assert json.loads(check.stdout.strip().splitlines()[-1])["shown"]
+    listed = run_checked([sys.executable, "-m", "pipx", "list", "--short"], env=pipx_env, cwd=outside["cwd"])
+    assert listed.stdout.split()[:2] == ["embed-studio", "0.1.0"]
