@@ -10,22 +10,25 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFontMetrics
 
 from desktop import style
 
 SERIES_LIGHT = ("#3d6fe0", "#e0793d", "#2f9e6e", "#b0499b", "#8a6d3b")
 SERIES_DARK = ("#6b93f5", "#f5a06b", "#5cc596", "#d97cc6", "#c8a96e")
 _live_plots: "weakref.WeakSet[pg.PlotWidget]" = weakref.WeakSet()  # re-coloured when the theme changes
+BAR_ROW_PX = 20  # a bar chart's height per bar that keeps every label readable
 
 
 def colors() -> dict:
-    """Theme colours for plots: background, foreground, accent, muted, grid and a list of series colours."""
+    """Theme colours for plots: background, foreground, accent, accent_text (on accent), muted, grid and a list
+    of series colours."""
     theme = style.current()
     return {
         "background": theme.card,
         "foreground": theme.text,
         "accent": theme.accent,
+        "accent_text": theme.accent_text,
         "muted": theme.muted,
         "grid": theme.border,
         "series": list(SERIES_DARK if theme.dark else SERIES_LIGHT),
@@ -43,7 +46,7 @@ def on_theme(plot: pg.PlotWidget, paint: Callable[[dict], None]) -> None:
     """Colour part of ``plot`` now with ``paint(colors())``, and again after every theme change (:func:`retheme`).
 
     Every colour a plot takes from the theme is set through here, so a theme switch recolours it all."""
-    plot.painters.append(paint)
+    plot.theme_painters.append(paint)
     paint(colors())
 
 
@@ -51,7 +54,7 @@ def _style(plot: pg.PlotWidget, title: str, x_label: str, y_label: str, interact
     """Theme colours for title, axes and grid; ``interactive=False`` freezes pan/zoom (small card plots).
 
     The wheel zooms an interactive plot only once it was clicked or with Ctrl held (``desktop.hands``)."""
-    plot.painters = []
+    plot.theme_painters = []
     _live_plots.add(plot)
     item = plot.getPlotItem()
     on_theme(plot, lambda c: _colour_frame(plot, c))
@@ -81,7 +84,7 @@ def retheme() -> None:
     c = colors()
     for plot in list(_live_plots):
         try:
-            for paint in plot.painters:
+            for paint in plot.theme_painters:
                 paint(c)
         except RuntimeError:  # its C++ side is already gone
             _live_plots.discard(plot)
@@ -91,17 +94,17 @@ class LinePlot(pg.PlotWidget):
     """A live line plot (e.g. loss per step): ``append(x, y, series)`` adds a point and redraws."""
 
     def __init__(self, title: str = "", x_label: str = "", y_label: str = "", parent=None) -> None:
-        c = colors()
-        super().__init__(parent=parent, background=c["background"])
+        super().__init__(parent=parent, background=colors()["background"])
         _style(self, title, x_label, y_label, interactive=True)
-        self.plotItem.addLegend(offset=(-10, 10), labelTextColor=c["muted"])
+        legend = self.plotItem.addLegend(offset=(-10, 10))
+        on_theme(self, lambda c: legend.setLabelTextColor(c["muted"]))
         self.series: dict[str, tuple[list[float], list[float], pg.PlotDataItem]] = {}
 
     def _series(self, name: str):
         if name not in self.series:
-            palette = colors()["series"]
-            pen = pg.mkPen(palette[len(self.series) % len(palette)], width=2)
-            curve = self.plotItem.plot([], [], pen=pen, name=name)
+            curve = self.plotItem.plot([], [], name=name)
+            number = len(self.series)
+            on_theme(self, lambda c: curve.setPen(pg.mkPen(c["series"][number % len(c["series"])], width=2)))
             self.series[name] = ([], [], curve)
         return self.series[name]
 
@@ -129,24 +132,55 @@ class LinePlot(pg.PlotWidget):
 
 
 def bar_chart(labels: Sequence[str], values: Sequence[float], title: str = "", y_label: str = "", y_range: Optional[tuple[float, float]] = None) -> pg.PlotWidget:
-    """Vertical bars with their value printed above each bar (e.g. accuracy per analogy section)."""
-    c = colors()
-    plot = _plot(title, "", y_label, interactive=False)
-    xs = np.arange(len(values))
-    plot.addItem(pg.BarGraphItem(x=xs, height=list(values), width=0.6, brush=c["accent"], pen=pg.mkPen(None)))
-    plot.getPlotItem().getAxis("bottom").setTicks([[(i, _short(label, 14)) for i, label in enumerate(labels)]])
-    top = max([float(v) for v in values] + [0.0])
-    for x, value in zip(xs, values):
-        label = pg.TextItem(f"{value:.2f}", color=c["foreground"], anchor=(0.5, 1.0))
-        label.setPos(float(x), float(value))
-        plot.addItem(label)
-    plot.setXRange(-0.6, len(values) - 0.4, padding=0)
-    if y_range is not None:
-        plot.setYRange(*y_range, padding=0.08)
-    else:
-        plot.setYRange(min(0.0, min(values, default=0.0)), top * 1.15 or 1.0, padding=0)
+    """Horizontal bars, first label at the top (e.g. accuracy per analogy section): the labels on the left axis,
+    each value printed after its bar (the range keeps room for it at any width). ``y_label`` is the values'
+    unit, printed after each value (e.g. "%"); ``y_range`` their range (default: 0 to the largest)."""
+    values = [float(v) for v in values]
+    low, high = y_range if y_range is not None else (min([0.0, *values]), max([0.0, *values]) or 1.0)
+    plot = _plot(title, interactive=False)
+    item = plot.getPlotItem()
+    rows = np.arange(len(values))
+    bars = pg.BarGraphItem(x0=0, y=rows, width=values, height=0.6, pen=pg.mkPen(None))
+    on_theme(plot, lambda c: bars.setOpts(brush=c["accent"]))
+    plot.addItem(bars)
+    texts = [f"{_number(value)} {y_label}".strip() for value in values]
+    for row, value, words in zip(rows, values, texts):
+        text = pg.TextItem(words, anchor=(0, 0.5))
+        text.setPos(value, float(row))
+        on_theme(plot, lambda c, text=text: text.setColor(c["foreground"]))
+        plot.addItem(text)
+    item.invertY(True)
+    metrics = QFontMetrics(plot.font())
+    ticks = [_short(label, 28) for label in labels]
+    item.getAxis("left").setTicks([list(enumerate(ticks))])
+    item.getAxis("left").setWidth(max([metrics.horizontalAdvance(t) for t in ticks] + [0]) + 14)
+    item.hideAxis("bottom")  # the values are written on the bars
+    item.showGrid(x=False, y=False)
+    plot.setYRange(-0.6, len(values) - 0.4, padding=0)
+    _keep_room_right(plot, low, high, max([metrics.horizontalAdvance(t) for t in texts] + [0]) + 16)
     plot.copy_text = "\n".join(f"{label}\t{value:.4g}" for label, value in zip(labels, values))
     return plot
+
+
+def _keep_room_right(plot: pg.PlotWidget, low: float, high: float, pixels: int) -> None:
+    """Show ``low``..``high`` with ``pixels`` to spare right of ``high`` (for value labels), at any width."""
+    view = plot.getPlotItem().getViewBox()
+
+    def fit() -> None:
+        width = max(view.width(), 2.0 * pixels)
+        plot.setXRange(low, high + (high - low) * pixels / (width - pixels), padding=0)
+
+    view.sigResized.connect(fit)
+    fit()
+
+
+def bar_chart_height(bars: int) -> int:
+    """Pixels a :func:`bar_chart` of ``bars`` bars needs to print every label (for ``cards.plot_widget``)."""
+    return max(120, 40 + BAR_ROW_PX * bars)
+
+
+def _number(value: float) -> str:
+    return f"{value:.1f}" if abs(value) >= 1 else f"{value:.2f}"
 
 
 def scatter_map(
@@ -157,32 +191,27 @@ def scatter_map(
     title: str = "",
     on_click: Optional[Callable[[str], None]] = None,
 ) -> pg.PlotWidget:
-    """A 2-D map of labelled points (e.g. a PCA of word vectors): hover for tooltips, wheel to zoom.
+    """A 2-D map of labelled points (e.g. a PCA of word vectors): hover for tooltips, drag to pan.
 
     Points whose label is in ``highlight`` are drawn larger in the accent colour. ``on_click(label)``
-    is called when a point is clicked.
+    is called when a point is clicked. The wheel zooms once the map was clicked, or with Ctrl held.
     """
-    c = colors()
     plot = _plot(title)
     points = np.asarray(points, dtype=float).reshape(-1, 2)
     marked = set(highlight)
     tips = list(tooltips) if tooltips is not None else list(labels)
-    spots = [
-        {
-            "pos": (x, y),
-            "data": tip,
-            "size": 12 if label in marked else 8,
-            "brush": pg.mkBrush(c["accent"] if label in marked else c["muted"]),
-            "pen": pg.mkPen(None),
-        }
-        for (x, y), label, tip in zip(points, labels, tips)
-    ]
+    spots = [{"pos": (x, y), "data": tip, "size": 12 if label in marked else 8, "pen": pg.mkPen(None)}
+             for (x, y), label, tip in zip(points, labels, tips)]
     scatter = pg.ScatterPlotItem(hoverable=True, tip=lambda x, y, data: str(data), hoverSize=14)
     scatter.addPoints(spots)
+    role = ["accent" if label in marked else "muted" for label in labels]
+    on_theme(plot, lambda c: scatter.setBrush([pg.mkBrush(c[r]) for r in role]))
     plot.addItem(scatter)
     for (x, y), label in zip(points, labels):
-        text = pg.TextItem(label, color=c["foreground"] if label in marked else c["muted"], anchor=(0.5, 1.3))
+        text = pg.TextItem(label, anchor=(0.5, 1.3))
         text.setPos(float(x), float(y))
+        text_role = "foreground" if label in marked else "muted"
+        on_theme(plot, lambda c, text=text, text_role=text_role: text.setColor(c[text_role]))
         plot.addItem(text)
     if on_click is not None:
         lookup = {tip: label for label, tip in zip(labels, tips)}
@@ -203,14 +232,12 @@ def heatmap(
     title: str = "",
 ) -> pg.PlotWidget:
     """A matrix as coloured cells with the value written in each (e.g. sentence similarities)."""
-    c = colors()
     matrix = np.asarray(matrix, dtype=float)
     cols = list(col_labels) if col_labels is not None else list(row_labels)
     plot = _plot(title, interactive=False)
     low, high = value_range
-    cmap = pg.ColorMap([0.0, 0.5, 1.0], [QColor("#3b6fd1"), QColor(c["background"]), QColor("#d1543b")])
     image = pg.ImageItem(matrix.T)  # pyqtgraph's default axis order is [x, y]
-    image.setLookupTable(cmap.getLookupTable(nPts=256))
+    on_theme(plot, lambda c: image.setLookupTable(_diverging(c["background"]).getLookupTable(nPts=256)))
     image.setLevels((low, high))
     plot.addItem(image)
     plot.getPlotItem().invertY(True)
@@ -219,8 +246,12 @@ def heatmap(
         for col in range(matrix.shape[1]):
             value = matrix[r, col]
             strong = abs((value - (low + high) / 2) / ((high - low) / 2 or 1)) > 0.6
-            label = pg.TextItem(f"{value:.2f}", color="#ffffff" if strong else c["foreground"], anchor=(0.5, 0.5))
+            label = pg.TextItem(f"{value:.2f}", anchor=(0.5, 0.5))
             label.setPos(col + 0.5, r + 0.5)
+            if strong:
+                label.setColor("#ffffff")  # on a saturated cell, in either theme
+            else:
+                on_theme(plot, lambda c, label=label: label.setColor(c["foreground"]))
             plot.addItem(label)
     item = plot.getPlotItem()
     item.getAxis("bottom").setTicks([[(i + 0.5, _short(label, 12)) for i, label in enumerate(cols)]])
@@ -230,6 +261,11 @@ def heatmap(
     rows = ["\t" + "\t".join(cols)] + [f"{label}\t" + "\t".join(f"{v:.3f}" for v in row) for label, row in zip(row_labels, matrix)]
     plot.copy_text = "\n".join(rows)
     return plot
+
+
+def _diverging(middle: str) -> pg.ColorMap:
+    """Blue (low) through the card colour (middle) to red (high)."""
+    return pg.ColorMap([0.0, 0.5, 1.0], [QColor("#3b6fd1"), QColor(middle), QColor("#d1543b")])
 
 
 def _short(text: str, width: int) -> str:

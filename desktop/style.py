@@ -140,6 +140,7 @@ def stylesheet(t: Theme) -> str:
     #errorCard {{ background: {t.error_bg}; border: 1px solid {t.error_border}; border-radius: 8px; }}
     #errorMessage {{ color: {t.error_text}; font-weight: 600; }}
     #inputBar {{ background: {t.window}; border-top: 1px solid {t.border}; }}
+    #undoBar {{ background: {t.user_bubble}; border-top: 1px solid {t.border}; }}
     #chatInput {{ background: {t.base}; border: 1px solid {t.border}; border-radius: 8px; padding: 8px 10px;
                   font-size: 11pt; selection-background-color: {t.accent}; }}
     #chatInput:focus {{ border: 1px solid {t.accent}; }}
