@@ -223,7 +223,8 @@ class ExploreTab(QWidget):
             note = ("The demo word model is still training (see the Train tab; usually well under a minute). "
                     "Your question will be answered as soon as it is ready.")
         else:
-            note = f"Word model **{self.waiting_for}** is still loading; your question will be answered when it is ready."
+            note = (f"Word model **{self.waiting_for}** is still loading; your question will be answered when it "
+                    "is ready.")
         self.chat.add_note(note)
 
     def _on_model_changed(self, name: str) -> None:
@@ -301,7 +302,8 @@ class ExploreTab(QWidget):
         ]
 
     def _render_analogy(self, result: dict) -> list[QWidget]:
-        return [cards.markdown(analogy_caption(result)), self._ranked(result["answers"], result), *self._word_extras(result)]
+        answers = self._ranked(result["answers"], result)
+        return [cards.markdown(analogy_caption(result)), answers, *self._word_extras(result)]
 
     def _render_odd(self, result: dict) -> list[QWidget]:
         return [

@@ -6,8 +6,9 @@ trains, ``ctx.pending_word_model`` names it so Explore holds questions until it 
 
 Saving is explicit: **Save model…** asks for a name (the suggested one filled in), saves the trained model
 and makes it active. The conversation below is a log (runs, evaluations, library operations), so its cards
-have no Re-run. Its input takes a file or folder path (typed or pasted) to add to the corpus, as a drop
-on the tab does, or ``save NAME`` to save the trained model under NAME; anything else gets a hint.
+have no Re-run. Its input takes a file or folder path (typed, pasted or dropped on it) to add to the
+corpus, as a drop on the tab does, or ``save NAME`` to save the trained model under NAME; anything else
+gets a hint.
 The Saved models list marks the active model.
 """
 
@@ -17,8 +18,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import Qt, QTimer, QUrl
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl
+from PySide6.QtGui import QFont, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -45,6 +46,7 @@ from PySide6.QtWidgets import (
 from desktop import plots
 from desktop.chat import ChatView, cards
 from desktop.context import describe_word_model, vector_file_filter
+from desktop.hands import accept_copy, local_paths
 from desktop.workers import describe_error
 from embedengine import demo
 from embedengine.errors import UserError
@@ -80,6 +82,7 @@ PARAMS = (
     ParamSpec("alpha", "Learning rate", 0.0001, 1, "Starting learning rate, decaying linearly to min_alpha.", 4),
     ParamSpec("seed", "Seed", 0, 2**31 - 1, "Random seed: the same seed, data and settings give the same model."),
 )
+ACTIVE_MARK_SIZE = 14  # px: the check mark beside the active saved model
 INPUT_HELP = ("Type or paste a file or folder path to add it to the corpus (or drop it here), or "
               "**save NAME** to save the trained model; **Save model…** asks for the name.")
 
@@ -106,6 +109,8 @@ class TrainTab(QWidget):
                              placeholder="A file or folder path to add to the corpus  ·  save NAME",
                              welcome="Drop text files or folders here, check the preview, then **Start**.")
         self.chat.submitted.connect(self._on_chat_text)
+        self.chat.input.accept_path_drops(True)
+        self.chat.input.paths_dropped.connect(self.add_to_corpus)
         self._build()
         self.save_dialog = self._save_dialog()
         self.preview_timer = QTimer(self, singleShot=True, interval=300, timeout=self.preview_corpus)
@@ -245,19 +250,24 @@ class TrainTab(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Folder of text files")
         self.add_paths([folder] if folder else [])
 
+    def add_to_corpus(self, paths: list) -> None:
+        """Files or folders dropped on the tab or its input, or typed: add them and say so in the log."""
+        self.add_paths([str(path) for path in paths])
+        self.chat.add_note("Added " + ", ".join(f"**{path}**" for path in paths) + " to the corpus.")
+
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+        if local_paths(event.mimeData()):
+            accept_copy(event)
 
     def dragMoveEvent(self, event) -> None:  # noqa: N802
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+        if local_paths(event.mimeData()):
+            accept_copy(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        paths = local_paths(event.mimeData())
         if paths:
-            event.acceptProposedAction()
-            self.add_paths(paths)
+            accept_copy(event)
+            self.add_to_corpus(paths)
 
     def _schedule_preview(self) -> None:
         self._save_settings()
@@ -417,8 +427,7 @@ class TrainTab(QWidget):
         if verb.lower() == "save" and name.strip():
             self.save_trained(name.strip())
         elif path is not None:
-            self.add_paths([str(path)])
-            self.chat.add_note(f"Added **{path}** to the corpus.")
+            self.add_to_corpus([path])
         elif text.lower() == "help":
             self.chat.add_note(INPUT_HELP)
         else:
@@ -514,6 +523,7 @@ class ModelsPanel(QGroupBox):
         layout = QVBoxLayout(self)
         self.list = QListWidget()
         self.list.setMaximumHeight(140)
+        self.list.setIconSize(QSize(ACTIVE_MARK_SIZE, ACTIVE_MARK_SIZE))
         self.list.itemDoubleClicked.connect(lambda item: self.load_model(item.data(Qt.ItemDataRole.UserRole)))
         row, self.buttons = button_row(
             ("Load", "Make the selected model active (Explore uses it)", lambda: self._with_selected(self.load_model)),
@@ -536,8 +546,7 @@ class ModelsPanel(QGroupBox):
             item = QListWidgetItem(describe_word_model(info.name, info.vocab_size, info.dim))
             item.setData(Qt.ItemDataRole.UserRole, info.name)
             item.setToolTip(model_tooltip(info))
-            if info.name == self.ctx.word_model_name:
-                mark_active(item)
+            mark_active(item, info.name == self.ctx.word_model_name)
             self.list.addItem(item)
             if info.name == selected:
                 self.list.setCurrentItem(item)
@@ -608,8 +617,13 @@ class ModelsPanel(QGroupBox):
             self.import_file(path)
 
 
-def mark_active(item: QListWidgetItem) -> None:
-    """Show a saved-models entry as the active model: bold, a check mark, said in its tooltip."""
+def mark_active(item: QListWidgetItem, active: bool) -> None:
+    """Show whether a saved-models entry is the active model: bold with a check mark, said in its tooltip."""
+    if not active:
+        blank = QPixmap(ACTIVE_MARK_SIZE, ACTIVE_MARK_SIZE)
+        blank.fill(Qt.GlobalColor.transparent)
+        item.setIcon(QIcon(blank))  # keeps the names aligned with the marked one
+        return
     font = QFont(item.font())
     font.setBold(True)
     item.setFont(font)

@@ -83,6 +83,16 @@ def test_dropped_folder_is_listed_and_previewed(qtbot, tab, corpus_dir, drop_fil
     qtbot.waitUntil(lambda: f"vocabulary {fewer:,} at min_count 20" in tab.preview_label.text(), timeout=30_000)
 
 
+def test_folder_dropped_on_the_log_input_joins_the_corpus(qtbot, tab, corpus_dir, drop_files):
+    """A drop on the input box itself (the child under the cursor) adds the folder; no file:// text is pasted."""
+    drop_files(tab.chat.input, [corpus_dir])
+    assert tab.corpus_paths() == [str(corpus_dir)] and tab.chat.input.text() == ""
+    assert str(corpus_dir) in tab.chat.cards()[-1].as_text()
+    qtbot.waitUntil(lambda: "tokens" in tab.preview_label.text(), timeout=30_000)
+    drop_files(tab.corpus_list.viewport(), [corpus_dir / "genesis.txt"])  # the list: the tab takes it
+    assert tab.corpus_paths() == [str(corpus_dir), str(corpus_dir / "genesis.txt")]
+
+
 def test_parameters_default_to_gensim_and_explain_themselves(tab):
     defaults = TrainConfig()
     assert tab.current_config() == TrainConfig(architecture="sgns", **{k: getattr(defaults, k) for k in tab.param_boxes})
@@ -187,7 +197,7 @@ def test_saved_models_list_marks_the_active_model(qtbot, tab, trained_word_model
     def marked() -> list[str]:
         items = [tab.models.list.item(i) for i in range(tab.models.list.count())]
         return [item.data(Qt.ItemDataRole.UserRole) for item in items
-                if item.font().bold() and not item.icon().isNull() and item.toolTip().startswith("Active")]
+                if item.font().bold() and item.toolTip().startswith("Active")]
 
     assert marked() == []
     for name in ("first", "second"):
