@@ -206,9 +206,12 @@ def test_return_after_arrowing_into_the_list_inserts_the_completion(qtbot, typed
 # -- 4. files and folders dropped on the input box ---------------------------------------------------------
 
 def drag_and_drop(widget, paths) -> tuple[QDragEnterEvent, QDropEvent]:
-    """Drag ``paths`` over ``widget`` and drop them (copy or move offered, as file managers do)."""
+    """Drag ``paths`` over ``widget`` and drop them as X11 file managers do: URLs plus the same as plain text,
+    copy or move offered."""
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    urls = [QUrl.fromLocalFile(str(p)) for p in paths]
+    mime.setUrls(urls)
+    mime.setText("\n".join(url.toString() for url in urls))
     centre = widget.rect().center()
     actions = Qt.DropAction.CopyAction | Qt.DropAction.MoveAction
     with warnings.catch_warnings():  # PySide flags Qt 6's only QPoint constructor as deprecated
@@ -277,8 +280,11 @@ def test_a_single_file_dropped_on_documents_is_indexed_with_a_note(qtbot, docume
     assert card.result_json["files_new"] == 1 and card.result_json["roots"] == [str(note)]
     assert any("tides.txt on its own" in c.as_text() for c in documents.chat.cards())
 
+    first_run = documents.actions.index_handle
     enter, drop = drag_and_drop(documents.bar, [note])  # the bar takes a file too
     assert enter.isAccepted() and drop.dropAction() == Qt.DropAction.CopyAction
+    qtbot.waitUntil(lambda: documents.actions.index_handle is not first_run, timeout=WAIT_MS)
+    assert finished_index_card(qtbot, documents).result_json["files_unchanged"] == 1
 
 
 # -- 5. a theme switch recolours the plots already shown ---------------------------------------------------
