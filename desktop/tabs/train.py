@@ -52,6 +52,7 @@ from embedengine import demo
 from embedengine.errors import UserError
 from embedengine.tasks import Progress
 from embedengine.word2vec import TrainConfig, library, scan_corpus, train
+from embedengine.word2vec.evaluate import analogy_score, pairs_score
 
 ARCHITECTURES = (
     ("sgns", "Skip-gram, negative sampling"),
@@ -735,14 +736,17 @@ def render_training(result: dict) -> list[QWidget]:
 
 
 def render_evaluation(result: dict) -> list[QWidget]:
+    """The scores in words (never "0/0": sections with every question unknown say so) and a chart of the
+    sections that could be scored."""
     analogies, pairs = result["analogies"], result["pairs"]
-    sections = [s for s in analogies.get("sections", []) if s.get("total")]
-    widgets = [cards.markdown(
-        f"**Analogies**: {analogies['accuracy']:.1%} ({analogies['correct']}/{analogies['total']}, "
-        f"{analogies['oov']} skipped as unknown) · **Word pairs**: Spearman ρ {pairs['spearman']:.3f} "
-        f"over {pairs['pairs']} pairs")]
-    if sections:
-        chart = plots.bar_chart([s["name"] for s in sections], [100 * s["accuracy"] for s in sections],
+    scored = [s for s in analogies.get("sections", []) if s.get("total")]
+    unscored = [s["name"] for s in analogies.get("sections", []) if not s.get("total")]
+    text = f"**Analogies**: {analogy_score(analogies)} · **Word pairs**: {pairs_score(pairs)}"
+    if scored and unscored:
+        text += f"\n\nNot scored (every question out of vocabulary): {', '.join(unscored)}"
+    widgets = [cards.markdown(text)]
+    if scored:
+        chart = plots.bar_chart([s["name"] for s in scored], [100 * s["accuracy"] for s in scored],
                                 title="Analogy accuracy per section", y_label="%", y_range=(0, 100))
-        widgets.append(cards.plot_widget(chart, height=240))
+        widgets.append(cards.plot_widget(chart, height=max(160, 26 * len(scored) + 70)))
     return widgets

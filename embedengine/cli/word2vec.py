@@ -12,6 +12,7 @@ from embedengine.errors import UserError
 from embedengine.tasks import CancelToken
 
 from embedengine.word2vec import TrainConfig, scan_corpus, shipped_eval_file, train
+from embedengine.word2vec.evaluate import analogy_score, pairs_score, section_score
 from embedengine.word2vec.library import open_vectors, save_model, write_vectors_file
 
 from .common import TerminalProgress, add_command
@@ -203,39 +204,7 @@ def format_ranked(result: dict) -> str:
 
 def format_eval(result: dict) -> str:
     analogies, pairs = result["analogies"], result["pairs"]
-    if analogies["total"]:
-        head = (f"analogies: {analogies['accuracy']:.1%} ({analogies['correct']}/{analogies['total']}, "
-                f"{_count(analogies['oov'], 'question')} out of vocabulary)")
-    else:
-        head = f"analogies: {_all_out_of_vocabulary(analogies['oov'], 'question')}"
-    lines = [head]
-    lines += [f"  {s['name']:<28} {_section_score(s)}" for s in analogies["sections"]]
-    lines.append(f"word pairs: {_pairs_score(pairs)}")
+    lines = [f"analogies: {analogy_score(analogies)}"]
+    lines += [f"  {s['name']:<28} {section_score(s)}" for s in analogies["sections"]]
+    lines.append(f"word pairs: {pairs_score(pairs)}")
     return "\n".join(lines)
-
-
-def _all_out_of_vocabulary(count: int, noun: str) -> str:
-    """What to say instead of "0.0% (0/0)" when nothing could be scored."""
-    if not count:
-        return f"no {noun}s"
-    return f"all out of vocabulary ({_count(count, noun)})"
-
-
-def _count(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _section_score(section: dict) -> str:
-    if section["total"]:
-        return f"{section['accuracy']:.1%} ({section['correct']}/{section['total']})"
-    return _all_out_of_vocabulary(section.get("oov", 0), "question")
-
-
-def _pairs_score(pairs: dict) -> str:
-    unknown = f"{pairs['oov_ratio']:.1%} out of vocabulary"
-    if pairs["pairs"] >= 2:
-        return (f"Spearman {pairs['spearman']:.3f}, Pearson {pairs['pearson']:.3f} "
-                f"({pairs['pairs']} pairs, {unknown})")
-    if not pairs["pairs"]:
-        return _all_out_of_vocabulary(pairs["oov"], "pair")
-    return f"only 1 pair in vocabulary, too few for a correlation ({unknown})"

@@ -168,3 +168,42 @@ def evaluate_pairs(vectors: WordVectors, path: str | Path, restrict_vocab: Optio
     rows_a, rows_b, human = (np.array(column) for column in zip(*known))
     model = np.einsum("ij,ij->i", vectors.normed[rows_a], vectors.normed[rows_b])
     return PairsEvaluation(spearman(model, human), pearson(model, human), len(known), oov, oov / len(pairs))
+
+
+# -- saying the scores (the command line and the app) -------------------------------------------------
+
+def analogy_score(analogies: dict) -> str:
+    """``"41.2% (412/1000, 9 questions out of vocabulary)"``, or "all out of vocabulary" instead of 0/0."""
+    if not analogies["total"]:
+        return _all_out_of_vocabulary(analogies["oov"], "question")
+    return (f"{analogies['accuracy']:.1%} ({analogies['correct']}/{analogies['total']}, "
+            f"{_count(analogies['oov'], 'question')} out of vocabulary)")
+
+
+def section_score(section: dict) -> str:
+    """One analogy section's accuracy, or why it has none."""
+    if section["total"]:
+        return f"{section['accuracy']:.1%} ({section['correct']}/{section['total']})"
+    return _all_out_of_vocabulary(section.get("oov", 0), "question")
+
+
+def pairs_score(pairs: dict) -> str:
+    """The word-pair correlations with how many pairs they rest on, or why there are none."""
+    unknown = f"{pairs['oov_ratio']:.1%} out of vocabulary"
+    if pairs["pairs"] >= 2:
+        return (f"Spearman {pairs['spearman']:.3f}, Pearson {pairs['pearson']:.3f} "
+                f"({pairs['pairs']} pairs, {unknown})")
+    if not pairs["pairs"]:
+        return _all_out_of_vocabulary(pairs["oov"], "pair")
+    return f"only 1 pair in vocabulary, too few for a correlation ({unknown})"
+
+
+def _all_out_of_vocabulary(count: int, noun: str) -> str:
+    """What to say instead of "0.0% (0/0)" when nothing could be scored."""
+    if not count:
+        return f"no {noun}s"
+    return f"all out of vocabulary ({_count(count, noun)})"
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -302,3 +302,18 @@ def test_no_demo_flag_turns_the_demo_off(ctx, monkeypatch):
     monkeypatch.setenv(DEMO_ENV, "0")
     ctx.launch_args = []
     assert not ctx.demo_wanted
+
+
+def test_evaluation_card_says_all_out_of_vocabulary_instead_of_zero_over_zero(qtbot, tab):
+    """A model none of whose words are in the evaluation sets (here: made-up words) used to show 0.0% (0/0)."""
+    import numpy as np
+
+    from embedengine.word2vec.vectors import WordVectors
+
+    words = [f"zqx{i}" for i in range(50)]
+    vectors = WordVectors(words, np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32))
+    tab._on_evaluated(evaluate_vectors(vectors))
+    card = next(c for c in tab.chat.cards() if c.kind == "evaluation")
+    text = card.as_text()
+    assert "all out of vocabulary" in text and "0/0" not in text and "0.0%" not in text, text
+    tab.shutdown()
