@@ -23,7 +23,7 @@ from desktop.chat import cards
 from desktop.chat.history import HistoryEntry, UnknownResultFormat, upgrade_result
 from desktop.chat.input import ChatInput
 from desktop.workers import TaskHandle, describe_error
-from embedengine.results import to_jsonable
+from embedengine.results import plural, to_jsonable
 
 Content = Union[QWidget, str, Sequence[QWidget], None]
 Renderer = Callable[[str, Any], Content]
@@ -482,7 +482,7 @@ class ChatView(QWidget):
         if self.welcome:
             cleared.added.append(self.add_note(self.welcome))
         self._cleared = cleared
-        self.undo_bar.offer(f"Conversation cleared ({len(entries):,} saved answers).")
+        self.undo_bar.offer(f"Conversation cleared ({plural(len(entries), 'saved answer')}).")
         self.cleared.emit()
 
     def undo_clear(self) -> bool:
