@@ -748,5 +748,5 @@ def render_evaluation(result: dict) -> list[QWidget]:
     if scored:
         chart = plots.bar_chart([s["name"] for s in scored], [100 * s["accuracy"] for s in scored],
                                 title="Analogy accuracy per section", y_label="%", y_range=(0, 100))
-        widgets.append(cards.plot_widget(chart, height=max(160, 26 * len(scored) + 70)))
+        widgets.append(cards.plot_widget(chart, height=plots.bar_chart_height(len(scored))))
     return widgets

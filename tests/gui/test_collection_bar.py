@@ -139,11 +139,18 @@ def test_a_folder_dropped_on_the_bar_is_copied_into_the_collection(qtbot, make_t
     assert tab.controller.selected == report["collection"] and (folder / "rocket.jpg").exists() == (kind == "images")
 
 
-def test_a_file_is_not_a_folder_for_the_bar(qtbot, make_tab, tmp_path):
+def test_a_file_dropped_on_the_bar_is_indexed_on_its_own(qtbot, make_tab, tmp_path):
+    """A single file used to be refused silently; it is now a root of its own (the folder is not taken)."""
     tab = make_tab("documents")
-    (tmp_path / "note.txt").write_text("hello")
+    (tmp_path / "note.txt").write_text("hello there, a note about tea and biscuits")
+    (tmp_path / "other.txt").write_text("not dropped")
     enter, _ = drag_and_drop(tab.bar.collection_box, [tmp_path / "note.txt"])
-    assert not enter.isAccepted() and tab.actions.index_handle is None
+    assert enter.isAccepted() and enter.dropAction() == Qt.DropAction.CopyAction
+    qtbot.waitUntil(lambda: tab.actions.index_handle is not None and tab.actions.index_handle.state == "finished",
+                    timeout=WAIT_MS)
+    idle(qtbot, tab)
+    status = tab.controller.status()
+    assert status.roots == [str((tmp_path / "note.txt").resolve())] and status.files == 1
 
 
 # -- the Folders… card --------------------------------------------------------------------------------
