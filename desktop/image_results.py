@@ -70,10 +70,8 @@ class ResponsiveImageGrid(ImageGrid):
         self.grid = self.layout()
         self.grid.setColumnStretch(max(1, len(items)), 0)
         self.grid.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.tile_width = max([tile.sizeHint().width() for tile in self.tiles] + [thumb])
-        for tile in self.tiles:
-            tile.setFixedWidth(self.tile_width)
-        self.setMinimumWidth(self.tile_width)  # explicit: the layout must not demand the width of its row
+        self.tile_width = thumb
+        self._fit_tiles()
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.shown = len(self.tiles)
         self.columns = 0
@@ -88,9 +86,22 @@ class ResponsiveImageGrid(ImageGrid):
         self.shown = max(0, min(count, len(self.tiles)))
         self._arrange(self.columns or 5, force=True)
 
-    def retile(self) -> None:
-        """Re-arrange after the tiles' text changed (their width stays)."""
-        self._arrange(self.columns or 5, force=True)
+    def set_texts(self, texts: Sequence[str]) -> None:
+        """New captions for the tiles; tiles widen to fit them (never narrow, so the grid does not jump)."""
+        for tile, text in zip(self.tiles, texts):
+            tile.setText(text)
+        if self._fit_tiles():
+            self._arrange(self.columns_for(self.width()) if self.width() > 1 else self.columns, force=True)
+
+    def _fit_tiles(self) -> bool:
+        """Give every tile the width of the widest caption; returns whether that width grew."""
+        needed = max([self.tile_width] + [_natural_width(tile) for tile in self.tiles])
+        grew = needed > self.tile_width or not self.minimumWidth()
+        self.tile_width = needed
+        for tile in self.tiles:
+            tile.setFixedWidth(needed)
+        self.setMinimumWidth(needed)  # explicit: the layout must not demand the width of its row
+        return grew
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         super().resizeEvent(event)
@@ -113,6 +124,12 @@ class ResponsiveImageGrid(ImageGrid):
             tile.setVisible(index < self.shown)
         self.grid.invalidate()
         self.updateGeometry()
+
+
+def _natural_width(tile: QWidget) -> int:
+    tile.setMinimumWidth(0)
+    tile.setMaximumWidth(16_777_215)
+    return tile.sizeHint().width()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,11 +306,12 @@ class DuplicateGroupView(QWidget):
     def choose(self, rule: str) -> None:
         """Keep the member ``rule`` names; mark the tiles and update the button."""
         self.rule = rule
+        self.grid.set_texts([self._caption(hit) for hit in self.hits])
         for tile, hit in zip(self.grid.tiles, self.hits):
-            tile.setText(self._caption(hit))
             tile.setEnabled(hit["path"] not in self.gone and hit["path"] not in self.in_trash)
         count = len(self.others())
-        self.trash_button.setText(f"Move {count} other{'s' if count != 1 else ''} to trash")
+        self.trash_button.setText(f"Move {count} other{'s' if count != 1 else ''} to trash" if count else
+                                  "Nothing to move")
         self.trash_button.setEnabled(count > 0)
         cards.with_text(self, self._title() + "\n" + "\n".join(
             f"{'keep' if h['path'] == self.kept else '    '} {h['path']}" for h in self.hits))
@@ -306,7 +324,7 @@ class DuplicateGroupView(QWidget):
         elif hit["path"] in self.gone:
             state = "no longer there"
         else:
-            state = "✓ keep" if hit["path"] == self.kept else f"{hit['score']:.3f}"
+            state = "✓ keep" if hit["path"] == self.kept else f"to trash · {hit['score']:.3f}"
         return f"{name}\n{file_facts(hit)}\n{state}"
 
     def move_to_trash(self) -> None:

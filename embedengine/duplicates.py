@@ -116,9 +116,10 @@ class FileFacts:
 
 
 def largest(members: Sequence[FileFacts]) -> int:
-    """Index of the member with the most pixels (then the most bytes, then the newest)."""
+    """Index of the member with the most pixels (then the most bytes; among equals the oldest, usually the
+    original of its copies)."""
     return max(range(len(members)), key=lambda i: (members[i].width * members[i].height, members[i].size,
-                                                    members[i].mtime))
+                                                    -members[i].mtime))
 
 
 def newest(members: Sequence[FileFacts]) -> int:

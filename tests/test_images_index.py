@@ -379,6 +379,8 @@ def test_keep_suggestions_pick_the_most_pixels_and_the_latest_change():
     members = [duplicates.FileFacts(640, 480, 90_000, 100.0), duplicates.FileFacts(1280, 960, 80_000, 50.0),
                duplicates.FileFacts(1280, 960, 200_000, 10.0), duplicates.FileFacts(320, 240, 9_000, 300.0)]
     assert duplicates.keep_suggestions(members) == {"largest": 2, "newest": 3}
+    copies = [duplicates.FileFacts(640, 480, 90_000, 20.0), duplicates.FileFacts(640, 480, 90_000, 10.0)]
+    assert duplicates.keep_suggestions(copies) == {"largest": 1, "newest": 0}  # equals: the original, the copy
 
 
 def test_the_default_cut_keeps_other_views_of_a_photo_and_drops_other_subjects(models_dir, tmp_path):
@@ -420,7 +422,8 @@ def test_duplicates_go_to_the_trash_and_come_back_with_undo(models_dir, tmp_path
     folder.mkdir()
     original = folder / "rocket.jpg"
     shutil.copy(resources_dir() / "images" / "rocket.jpg", original)
-    shutil.copy(original, folder / "rocket copy.jpg")  # byte-identical
+    shutil.copy(original, folder / "rocket copy.jpg")  # byte-identical, made later
+    os.utime(original, (1_500_000_000, 1_500_000_000))
     small = folder / "rocket-small.jpg"
     Image.open(original).resize((300, 200)).save(small, quality=80)
     os.utime(small, (2_000_000_000, 2_000_000_000))  # the newest
@@ -431,7 +434,7 @@ def test_duplicates_go_to_the_trash_and_come_back_with_undo(models_dir, tmp_path
         members = {Path(hit.path).name: hit for hit in group.images}
         assert set(members) == {"rocket.jpg", "rocket copy.jpg", "rocket-small.jpg"}
         assert sorted(map(lambda p: Path(p).name, group.exact)) == ["rocket copy.jpg", "rocket.jpg"]
-        assert Path(group.keep["newest"]).name == "rocket-small.jpg"
+        assert Path(group.keep["newest"]).name == "rocket-small.jpg" and group.keep["largest"] == str(original)
         assert group.keep["largest"] != group.keep["newest"] and members["rocket-small.jpg"].size < original.stat().st_size
         others = [hit.path for hit in group.images if hit.path != group.keep["largest"]]
 

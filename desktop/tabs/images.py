@@ -322,15 +322,20 @@ class ImagesTab(CollectionTab):
         collection = self._collection_of(view)
         self.ctx.tasks.run(
             self.controller.call, "trash", paths, collection=collection, label="move to trash",
-            on_result=lambda report: if_alive(view.trashed, _jsonable(report)),
+            on_result=lambda report: self._files_changed(view.trashed, report),
             on_error=lambda error: if_alive(view.failed, f"Could not move them to the trash: {error}"))
 
     def restore_files(self, view: DuplicateGroupView, trashed: list[dict]) -> None:
         """Undo: put the files back from the trash and index them again."""
         self.ctx.tasks.run(
             self.controller.call, "restore", trashed, collection=self._collection_of(view),
-            label="restore from trash", on_result=lambda report: if_alive(view.restored, _jsonable(report)),
+            label="restore from trash", on_result=lambda report: self._files_changed(view.restored, report),
             on_error=lambda error: if_alive(view.failed, f"Could not restore them: {error}"))
+
+    def _files_changed(self, show: Callable[[dict], None], report: Any) -> None:
+        """Files left or came back: the group says so, the collection bar's counts follow."""
+        if_alive(show, _jsonable(report))
+        self.actions.refresh()
 
     @staticmethod
     def _collection_of(view: QWidget) -> Optional[str]:

@@ -350,6 +350,7 @@ def test_duplicates_suggest_which_to_keep_move_the_others_to_the_trash_and_undo(
     assert "320×213" in captions["rocket-small.jpg"] and "2033-05-18" in captions["rocket-small.jpg"]
     assert group.rule_buttons["largest"].isChecked() and Path(group.kept).name != "rocket-small.jpg"
     assert sum("✓ keep" in caption for caption in captions.values()) == 1
+    qtbot.waitUntil(lambda: group.rule_buttons["newest"].isVisible() and group.trash_button.isVisible())
     qtbot.mouseClick(group.rule_buttons["newest"], Qt.MouseButton.LeftButton)
     assert Path(group.kept).name == "rocket-small.jpg"
     assert "✓ keep" in group.grid.tiles[[Path(h["path"]).name for h in group.hits].index("rocket-small.jpg")].text()
@@ -362,6 +363,7 @@ def test_duplicates_suggest_which_to_keep_move_the_others_to_the_trash_and_undo(
     assert Path(kept).exists() and not any(Path(p).exists() for p in others)
     assert len(list((trash_home / "files").iterdir())) == 2
     assert "no longer lists them" in group.status.text() and not group.trash_button.isEnabled()
+    qtbot.waitUntil(lambda: tab.bar.status_label.full_text.startswith("2 files"))
     type_query(qtbot, tab, "status")
     assert last_answer(qtbot, tab, "status").result_json["items"] == 2
 
