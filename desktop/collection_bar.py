@@ -179,6 +179,7 @@ class CollectionActions(QObject):
     """
 
     status_changed = Signal(object)
+    switched = Signal(str, bool)  # the selected collection changed: (its name, during a question)
 
     def __init__(self, ctx, chat, controller: CollectionController, bar: CollectionBar,
                  index_options: Callable[[], dict] = dict, method_label: Callable[[str], str] = str) -> None:
@@ -206,8 +207,8 @@ class CollectionActions(QObject):
     def sync_bar(self) -> None:
         self.bar.set_collections(self.controller.names(), self.controller.selected)
 
-    def switch(self, name: str) -> None:
-        """Select ``name`` (closing the previous collection) and refresh the status."""
+    def switch(self, name: str, during_question: bool = False) -> None:
+        """Select ``name`` (closing the previous collection), refresh the status, emit ``switched``."""
         try:
             changed = self.controller.select(name)
         except UserError as error:
@@ -215,6 +216,7 @@ class CollectionActions(QObject):
             changed = False
         self.sync_bar()
         if changed:
+            self.switched.emit(self.controller.selected, during_question)
             self.refresh()
 
     def refresh(self):
@@ -309,7 +311,7 @@ class CollectionActions(QObject):
         if self.indexing():
             card.fail(UserError(BUSY, hint="wait for it or cancel it"))
             return
-        self.switch(target)
+        self.switch(target, during_question=True)
         self.index_handle = card.run_task("index", self.controller.index, folders, collection=target,
                                           **self.index_options())
         self.watch_index(self.index_handle)
@@ -340,8 +342,10 @@ class CollectionTab(QWidget):
         self.ctx = ctx
         self.controller = self.controller_class(ctx.settings)
         self.bar = CollectionBar(self.folder_caption)
-        self.chat = ChatView(ctx, tab=self.tab_key, renderer=self.render, welcome=self.welcome,
-                             placeholder=self.placeholder)
+        self.chat = ChatView(ctx, tab=self.conversation_key(self.controller.selected), renderer=self.render,
+                             welcome=self.welcome, placeholder=self.placeholder)
+        if ctx.history.count(self.tab_key) and not ctx.history.count(self.chat.tab):
+            ctx.history.move(self.tab_key, self.chat.tab)  # one conversation per tab, before 0.2
         self.chat.submitted.connect(self.answer)
         self.build_input_bar()
         layout = QVBoxLayout(self)
@@ -349,9 +353,15 @@ class CollectionTab(QWidget):
         layout.addWidget(self.chat, 1)
         self.actions = CollectionActions(ctx, self.chat, self.controller, self.bar, self.index_options,
                                          self.method_label)
+        self.actions.switched.connect(
+            lambda name, during: self.chat.switch_conversation(self.conversation_key(name), carry_last=during))
         self.chat.input.accept_path_drops(True)  # folders and files dropped on the input box are indexed
         self.chat.input.paths_dropped.connect(self.drop_paths)
         self.setAcceptDrops(True)
+
+    def conversation_key(self, collection: str) -> str:
+        """The history name of ``collection``'s conversation: each collection has its own."""
+        return f"{self.tab_key}/{collection}"
 
     def drop_paths(self, paths: list) -> None:
         """Files and folders dropped on the tab's input box: as if dropped on the bar."""

@@ -145,6 +145,13 @@ class HistoryStore:
         """Past query texts of ``tab``, oldest first (for Up/Down in the input)."""
         return [entry.query for entry in self.entries(tab, limit)]
 
+    def move(self, from_tab: str, to_tab: str) -> int:
+        """Give ``from_tab``'s entries to ``to_tab`` (a conversation renamed); how many moved."""
+        if self._db is None:
+            return 0
+        with self._db:
+            return self._db.execute("UPDATE entries SET tab=? WHERE tab=?", (to_tab, from_tab)).rowcount
+
     def clear(self, tab: str) -> None:
         if self._db is None:
             return

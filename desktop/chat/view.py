@@ -67,6 +67,7 @@ class AnswerCard(QFrame):
         super().__init__()
         self.setObjectName("answerCard")
         self.view = view
+        self.conversation = view.tab  # the history it is saved to, even when finished after a switch
         self.query = query
         self.payload = payload
         self.kind = ""
@@ -220,6 +221,15 @@ class ClearedConversation:
     added: list[QWidget] = field(default_factory=list)  # what clear() put in their place (the welcome)
 
 
+@dataclass
+class ParkedConversation:
+    """A conversation switched away from (:meth:`ChatView.switch_conversation`), kept as it was."""
+
+    widgets: list[QWidget]
+    last_user: Optional[UserMessage]
+    restored: bool
+
+
 class UndoBar(QFrame):
     """A one-line notification above the input: a message and an Undo button."""
 
@@ -273,6 +283,7 @@ class ChatView(QWidget):
         self._last_user: Optional[UserMessage] = None
         self._restored = False
         self._cleared: Optional[ClearedConversation] = None
+        self._parked: dict[str, ParkedConversation] = {}  # conversations switched away from, as they were
         self._build(placeholder)
         self.input.set_history(ctx.history.queries(tab) if ctx is not None else [])
         self.input.submitted.connect(lambda text: self.ask(text))
@@ -381,7 +392,7 @@ class ChatView(QWidget):
         QTimer.singleShot(400, lambda: setattr(self, "_reveal", None) if self._reveal is card else None)
 
     def _show_top_of(self, card: AnswerCard) -> None:
-        if card.discarded or card.parent() is None:
+        if card.discarded or card.parent() is None or card.isHidden():
             return
         bar = self.scroll.verticalScrollBar()
         if card.height() <= self.scroll.viewport().height():
@@ -413,7 +424,7 @@ class ChatView(QWidget):
     def save(self, card: AnswerCard) -> None:
         """Save an answered card; the history stamps it with its kind's result format (see history.py)."""
         if self.ctx is not None and card.query:
-            self.ctx.history.add(self.tab, card.query, card.kind, card.result_json, card.payload)
+            self.ctx.history.add(card.conversation, card.query, card.kind, card.result_json, card.payload)
 
     def ensure_restored(self) -> None:
         """Replay the saved conversation once (on first show or first message)."""
@@ -452,6 +463,39 @@ class ChatView(QWidget):
             message, hint = describe_error(error)
             content = cards.error(f"Could not show this {entry.kind!r} answer: {message}", hint)
         card.set_content(content)
+
+    def switch_conversation(self, tab: str, carry_last: bool = False) -> None:
+        """Show the conversation saved under ``tab`` (one per collection, say). The one shown so far is
+        parked as it is, answers still working included, and comes back that way when switched to again.
+
+        ``carry_last`` takes the last question and its answers along (a question that itself switched).
+        """
+        if tab == self.tab:
+            return
+        self.forget_cleared()
+        widgets = self.widgets()
+        carried = widgets[widgets.index(self._last_user):] if carry_last and self._last_user in widgets else []
+        widgets = widgets[:len(widgets) - len(carried)]
+        for widget in widgets + carried:
+            self.messages.removeWidget(widget)
+            widget.hide()
+        self._parked[self.tab] = ParkedConversation(widgets, self._last_user, self._restored)
+        self.tab = tab
+        parked = self._parked.pop(tab, ParkedConversation([], None, False))
+        for position, widget in enumerate(parked.widgets):
+            self.messages.insertWidget(position, widget)
+            widget.show()
+        self._last_user, self._restored = parked.last_user, parked.restored
+        self.input.set_history(self.ctx.history.queries(tab) if self.ctx is not None else [])
+        if self.isVisible():
+            self.ensure_restored()
+        for widget in carried:
+            if isinstance(widget, AnswerCard):
+                widget.conversation = tab
+            self._add(widget)
+            widget.show()
+        if carried:
+            self._last_user = carried[0]
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         self.ensure_restored()

@@ -228,3 +228,43 @@ def test_old_index_and_status_answers_replay(qtbot, ctx, make_tab, kind):
         assert expected in text
     folders = [b.property("folder") for b in replayed[1].findChildren(QPushButton, "removeFolder")]
     assert folders == (["/n"] if kind == "documents" else ["/d", "/h"])
+
+
+# -- one conversation per collection ---------------------------------------------------------------------
+
+def ask_typed(qtbot, tab, text: str) -> None:
+    """Type ``text`` into the tab's input box and press Enter, as a user does."""
+    qtbot.keyClicks(tab.chat.input, text)
+    qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
+
+
+def shown_queries(tab) -> list[str]:
+    return [card.query for card in tab.chat.cards() if card.query and card.isVisible()]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_collection_has_its_own_conversation(qtbot, make_tab, ctx, kind):
+    for name in ("trips", "work"):
+        KINDS[kind](name, create=True).close()
+    tab = make_tab(kind)
+    tab.bar.collection_box.setCurrentText("trips")
+    ask_typed(qtbot, tab, "status")
+    last_card(qtbot, tab, "status")
+    tab.bar.collection_box.setCurrentText("work")
+    assert shown_queries(tab) == [], "the other collection's answers are not shown here"
+    ask_typed(qtbot, tab, "status")
+    last_card(qtbot, tab, "status")
+    assert shown_queries(tab) == ["status"]
+    assert tab.chat.input.history == ["status"]
+    tab.bar.collection_box.setCurrentText("trips")
+    assert shown_queries(tab) == ["status"] and "trips" in tab.chat.cards()[-1].as_text()
+    idle(qtbot, tab)
+    assert ctx.history.count(tab.conversation_key("trips")) == ctx.history.count(tab.conversation_key("work")) == 1
+
+
+def test_an_old_single_conversation_becomes_the_selected_collections(qtbot, make_tab, ctx):
+    ctx.history.add("documents", "status", "text", "saved by 0.1, one conversation per tab")
+    tab = make_tab("documents")
+    assert ctx.history.count("documents") == 0
+    assert [entry.query for entry in ctx.history.entries(tab.conversation_key(tab.controller.selected))] == ["status"]
+    assert "saved by 0.1" in tab.chat.cards()[-1].as_text()
