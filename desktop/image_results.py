@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import (
     QButtonGroup,
     QHBoxLayout,
@@ -70,6 +71,8 @@ class ResponsiveImageGrid(ImageGrid):
         self.grid = self.layout()
         self.grid.setColumnStretch(max(1, len(items)), 0)
         self.grid.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        for tile in self.tiles:  # every picture in a square box: captions of one row line up
+            tile.setIcon(_boxed(tile.icon().pixmap(QSize(thumb, thumb)), thumb))
         self.tile_width = thumb
         self._fit_tiles()
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
@@ -124,6 +127,16 @@ class ResponsiveImageGrid(ImageGrid):
             tile.setVisible(index < self.shown)
         self.grid.invalidate()
         self.updateGeometry()
+
+
+def _boxed(picture: QPixmap, size: int) -> QPixmap:
+    """``picture`` centred on a transparent ``size``×``size`` square."""
+    box = QPixmap(size, size)
+    box.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(box)
+    painter.drawPixmap((size - picture.width()) // 2, (size - picture.height()) // 2, picture)
+    painter.end()
+    return box
 
 
 def _natural_width(tile: QWidget) -> int:
@@ -221,10 +234,10 @@ class SearchResultsView(QWidget):
 
 def file_facts(hit: dict) -> str:
     """``1024×768 · 340 KB`` and the modification date of a duplicate."""
-    size = hit.get("size", 0)
-    amount = f"{size / 1_000_000:.1f} MB" if size >= 1_000_000 else f"{max(size, 1) / 1000:.0f} KB"
+    size = hit.get("size") or 0  # absent in results saved by older versions
+    amount = f" · {size / 1_000_000:.1f} MB" if size >= 1_000_000 else f" · {max(size, 1000) / 1000:.0f} KB"
     modified = time.strftime("%Y-%m-%d %H:%M", time.localtime(hit["modified"])) if hit.get("modified") else ""
-    return f"{hit['width']}×{hit['height']} · {amount}\n{modified}".rstrip()
+    return f"{hit['width']}×{hit['height']}{amount if size else ''}\n{modified}".rstrip()
 
 
 class DuplicateGroupView(QWidget):
