@@ -26,9 +26,10 @@ from embedengine.collections.files import FileStat, hash_or_none, resolved
 from embedengine.collections.report import IndexReport
 from embedengine.errors import UserError
 from embedengine.image import IMAGE_EXTENSIONS, describe_source
+from embedengine.label_meanings import label_meanings, meaning_scores
 from embedengine.linalg import normalise
 from embedengine.results import Result
-from embedengine.runtime import resources_dir
+from embedengine.runtime import ModelMissingError, resources_dir
 from embedengine.store import FileEntry, Item
 from embedengine.tasks import CancelToken
 
@@ -85,6 +86,7 @@ class ImageSearchResult(Result):
     encode_ms: float
     search_ms: float
     min_score: float = 0.0  # hits below this similarity are candidates the user may reveal, not results
+    related_labels: list[tuple[str, float]] = ()  # a label search by meaning: the labels it counted, with weights
 
 
 @dataclass
@@ -315,14 +317,30 @@ class ImageCollection(Collection):
         return [h for h in hits if h.path != exclude][:k]
 
     def search_by_label(self, text: str, k: int = 20) -> ImageSearchResult:
-        """Images whose top labels mention ``text`` (``cat``, ``sports car``), most probable first."""
+        """Images whose labels mean what ``text`` says (``horse`` finds the sorrel, ``a dog on a beach`` the dog
+        breeds and the shore) or mention its words (``sports car``), most likely first.
+
+        By meaning when ``models build`` has made the label vectors (:mod:`embedengine.label_meanings`); by the
+        words alone otherwise. ``related_labels`` lists the labels counted and their weights.
+        """
         started = time.perf_counter()
         if not label_words(text):
-            raise UserError("type a word to look for in the image labels", hint="for example: cat, car, coffee")
-        matches = self.label_matches(text)
-        best = sorted(matches.items(), key=lambda pair: -pair[1])[:k]
+            raise UserError("type what to look for in the photos", hint="for example: horse, a dog on a beach, pizza")
+        scores = self.label_matches(text)
+        related = self._related_labels(text)
+        for item_id, score in meaning_scores(self._label_index(), related).items():
+            scores[item_id] = scores.get(item_id, 0.0) + score
+        best = sorted(scores.items(), key=lambda pair: -pair[1])[:k]
         return ImageSearchResult(self.name, "", [], text, self.hits(best), self.count(), 0.0,
-                                 (time.perf_counter() - started) * 1000)
+                                 (time.perf_counter() - started) * 1000,
+                                 related_labels=[(r.label, round(r.weight, 3)) for r in related])
+
+    @staticmethod
+    def _related_labels(text: str) -> list:
+        try:
+            return label_meanings().related(text)
+        except ModelMissingError:  # built before label meanings existed: words only until `models build`
+            return []
 
     def near_duplicates(self, threshold: float = DEFAULT_DUPLICATE_THRESHOLD) -> DuplicatesResult:
         """Groups of images whose similarity is ≥ ``threshold`` (resized, recompressed, cropped copies) or whose

@@ -12,17 +12,19 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from .linalg import normalise
 from .manifest import verified_model_path
+from .runtime import models_dir
 
 GLOSSES_FILE = "label-glosses.json"
 VECTORS_FILE = "label-vectors.npy"
 CANDIDATES = 25  # labels looked at per query
-MARGIN = 0.15  # cosine below the best label's at which a label stops counting
+MARGIN = 0.2  # cosine below the best label's at which a label stops counting (linear weight 1 → 0)
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,14 @@ def meaning_scores(label_index: Mapping[str, Sequence[tuple[int, float]]],
     return scores
 
 
-_LOADED: Optional[LabelMeanings] = None
+_LOADED: dict[Path, LabelMeanings] = {}
 _LOCK = threading.Lock()
 
 
 def label_meanings() -> LabelMeanings:
-    """The process-wide :class:`LabelMeanings` (loaded once; ``ModelMissingError`` when not built)."""
-    global _LOADED
+    """The models folder's :class:`LabelMeanings`, loaded once per process (``ModelMissingError`` when not built)."""
+    folder = models_dir()
     with _LOCK:
-        if _LOADED is None:
-            _LOADED = LabelMeanings.load()
-        return _LOADED
+        if folder not in _LOADED:
+            _LOADED[folder] = LabelMeanings.load()
+        return _LOADED[folder]

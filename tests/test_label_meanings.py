@@ -75,3 +75,37 @@ def test_rebuilding_minilm_rebuilds_the_label_vectors(tmp_path):
     assert result["built"] == ["minilm", "label-meanings"]
     assert result["reasons"]["label-meanings"] == "minilm was just built"
     assert read_manifest(tmp_path)["models"]["label-meanings"]["info"]["labels"] == 1000
+
+
+# -- label search in an image collection ------------------------------------------------------------------
+
+@pytest.fixture
+def demo_collection(tmp_path):
+    """The shipped demo photos indexed into a collection of the test's isolated home."""
+    from embedengine.images_index import ImageCollection, demo_folder
+
+    collection = ImageCollection("demo-labels", create=True)
+    collection.index([str(demo_folder())])
+    yield collection
+    collection.close()
+
+
+@pytest.mark.parametrize("query, expected", [("a cup of coffee", "coffee.webp"), ("kitty", "chelsea.png"),
+                                             ("flower", "flower.jpg")])
+def test_label_search_finds_photos_by_meaning(demo_collection, query, expected):
+    result = demo_collection.search_by_label(query, k=3)
+    assert result.hits and result.hits[0].path.endswith(expected), [(h.path, h.score) for h in result.hits]
+    assert result.related_labels and result.related_labels[0][1] == pytest.approx(1.0)
+
+
+def test_without_label_meanings_the_search_uses_the_words(demo_collection, tmp_path, monkeypatch):
+    """Models built before label meanings existed: the words of the labels still work, nothing fails."""
+    older = tmp_path / "older-models"
+    older.mkdir()
+    for path in BUILT_MODELS.iterdir():
+        if path.is_file() and not path.name.startswith("label-"):
+            os.link(path, older / path.name)
+    monkeypatch.setenv("EMBEDSTUDIO_MODELS", str(older))
+    assert demo_collection.search_by_label("kitty").hits == []  # no label says "kitty"
+    by_words = demo_collection.search_by_label("cat")  # "Egyptian cat", "tiger cat"
+    assert by_words.related_labels == [] and by_words.hits[0].path.endswith("chelsea.png")

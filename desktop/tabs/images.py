@@ -34,8 +34,9 @@ PLACEHOLDER = "cat  ·  dupes 0.9  ·  index ~/Pictures  ·  exclude *.gif  ·  
 HELP_TEXT = """**Finding images**
 * Drop an image file onto this tab, paste one from the clipboard (Ctrl+V or **Paste**) or use **Pick image…**.
   The query picture need not be in the collection.
-* Type a word such as **cat** or **sports car** to list images whose ImageNet labels mention it.
-  With a word in the box, a dropped or pasted photo only matches images carrying that label.
+* Type what you are looking for — **horse**, **a dog on a beach**, **something to drink** — to find images by
+  what their ImageNet labels mean (the answer names the labels it counted). With a word in the box, a dropped or
+  pasted photo only matches images whose labels mention that word.
 * Similar pictures show down to a similarity of 0.45 (pictures of other subjects stay below it); drag the
   slider in the answer, or press **Show more**, to change it: the tab keeps your setting.
 * Click a result for a larger preview: open it, show its folder, copy its path, or find **more like this**.
@@ -361,7 +362,11 @@ class ImagesTab(CollectionTab):
         lines = []
         if result["query"]:
             lines.append(f"Most similar to {short_name(result['query'])}: looks like {label_text(result['query_labels'])}")
-        if result["label_filter"]:
+        related = result.get("related_labels") or []
+        if result["label_filter"] and related:
+            lines.append(f"Looking for “{result['label_filter']}”: labels that mean it — "
+                         f"{', '.join(name for name, _ in related[:6])}")
+        elif result["label_filter"]:
             lines.append(f"Label filter: “{result['label_filter']}”")
         lines.append(f"Searched {result['images']} images in '{result['collection']}' · "
                      f"encode {result['encode_ms']:.0f} ms · search {result['search_ms']:.1f} ms")

@@ -28,7 +28,8 @@ def register(subparsers) -> None:
                         help="the query picture (it need not be in the collection)")
     search.add_argument("-k", type=int, default=10, help="how many results (default 10)")
     search.add_argument("--label", default=None, metavar="WORD",
-                        help="only images whose ImageNet labels mention WORD (alone: a label search)")
+                        help="only images whose ImageNet labels mention WORD; alone, a search by meaning through the labels "
+                             "('a dog on a beach')")
     collection_option(search, ImageCollection)
 
     dupes = add_command(sub, "dupes", run_dupes, "group near-duplicate images (resized, recompressed, cropped copies)",
@@ -69,6 +70,8 @@ def format_search(result: ImageSearchResult) -> str:
     lines = [f"{head} in '{result.collection}' ({result.images} images, search {result.search_ms:.1f} ms)"]
     if result.query_labels:
         lines.append(f"  query looks like: {_labels(result.query_labels, 3)}")
+    if result.related_labels:
+        lines.append(f"  labels that mean it: {', '.join(name for name, _ in result.related_labels[:6])}")
     lines += [f"{rank:3d}. {hit.score:.3f}  {hit.path}  [{_labels(hit.labels)}]"
               for rank, hit in enumerate(result.hits, start=1)]
     if not result.hits:

@@ -146,6 +146,13 @@ def test_typing_a_label_lists_matching_images_and_filters_a_dropped_photo(qtbot,
     assert [Path(p).name for p in grid_paths(filtered)] == ["chelsea.png"]
 
 
+def test_typing_what_you_look_for_finds_photos_by_the_meaning_of_their_labels(qtbot, tab):
+    type_query(qtbot, tab, "a cup of coffee")  # the photo's label is "espresso": no word in common
+    card = last_answer(qtbot, tab, "image_search")
+    assert Path(grid_paths(card)[0]).name == "coffee.webp"
+    assert "labels that mean it — coffee mug" in card.as_text()
+
+
 def test_dropped_folder_is_indexed_with_skipped_files_then_near_duplicates_are_grouped(qtbot, tab, tmp_path, drop_files):
     folder = tmp_path / "holiday"
     original = folder / "rocket.jpg"
