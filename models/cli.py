@@ -1,4 +1,4 @@
-"""`embedstudio models build|info`: the CLI's ``models`` area, registered from this side.
+"""`embedstudio models build|info|add-clip|remove-clip`: the CLI's ``models`` area, registered from this side.
 
 The engine never imports this package; the command is composed in by whoever builds the whole CLI
 (:func:`main` below, the ``embedstudio`` command, ``python -m models``) through
@@ -19,6 +19,7 @@ from embedengine.runtime import available_providers, choose_providers, models_di
 from embedengine.manifest import read_manifest
 
 from .build import RECIPES, build_all, is_built, verification
+from .clip_tools import add_clip, clip_verification, remove_clip
 from .build import read_manifest as read_build_manifest
 from .fetch import FetchError, check_offered
 
@@ -40,6 +41,16 @@ def register(subparsers) -> None:
     build.add_argument("--only", nargs="+", choices=[recipe.key for recipe in RECIPES], help="build only these models")
     add_command(sub, "info", run_info, "show the built models, their sources and checksums, and whether the files "
                 "still match them", format_text=format_info)
+    add = add_command(sub, "add-clip", run_add_clip, "check your own image–text (CLIP) ONNX model folder (Immich's "
+                      "layout) and add it for text → image search", format_text=format_add_clip)
+    add.add_argument("folder", type=Path, metavar="DIR", help="the model folder: config.json, visual/, textual/")
+    add.add_argument("--name", help="the name to offer it under (default: the folder's name)")
+    add.add_argument("--copy", action="store_true", help="copy the files into the models folder (default: use "
+                     "them where they are, checked by their hashes)")
+    add.add_argument("--replace", action="store_true", help="replace an added model of the same name")
+    remove = add_command(sub, "remove-clip", run_remove_clip, "forget an added CLIP model (your folder is kept)",
+                         format_text=format_remove_clip)
+    remove.add_argument("name", metavar="NAME", help="the model's name, as `models info` lists it")
 
 
 def run_build(args: argparse.Namespace) -> dict:
@@ -77,7 +88,33 @@ def run_info(args: argparse.Namespace) -> dict:
         "providers_used": choose_providers(),
         **manifest,
         "verification": verification(folder, manifest),
+        "clip_verification": clip_verification(),
     }
+
+
+def run_add_clip(args: argparse.Namespace) -> dict:
+    return add_clip(args.folder, args.name, copy=args.copy, replace=args.replace)
+
+
+def run_remove_clip(args: argparse.Namespace) -> dict:
+    return remove_clip(args.name)
+
+
+def format_add_clip(result: dict) -> str:
+    model, record = result["model"], result["record"]
+    test = model["self_test"]
+    return "\n".join([
+        f"added CLIP model {result['added']}: {model['dim']}-d, images {model['image_size']}×{model['image_size']} "
+        f"({model['resize_mode']}, {model['interpolation']}), texts up to {model['context_length']} tokens",
+        f"    folder: {record['folder']}" + (" (copied)" if record["copied"] else ""),
+        f"    self-test: passed (an image in {test.get('image_ms')} ms, a text in {test.get('text_ms')} ms)",
+        f"    Images: search photos by text with it (vectors method {model['method']})"])
+
+
+def format_remove_clip(result: dict) -> str:
+    line = f"removed CLIP model {result['removed']}"
+    return line + (f"; deleted its copy {result['deleted_copy']}" if result["deleted_copy"] else
+                   f"; its folder {result['folder']} is kept")
 
 
 def format_build(result: dict) -> str:
@@ -102,4 +139,18 @@ def format_info(result: dict) -> str:
                          f"    check: FAILED: {state['problem']}; run `embedstudio models build` to rebuild it")
     if not result.get("models"):
         lines.append("no models built yet: run `embedstudio models build`")
+    lines += format_clip_models(result)
     return "\n".join(lines)
+
+
+def format_clip_models(result: dict) -> list[str]:
+    """The added CLIP models' lines of ``models info``."""
+    lines = []
+    for name, record in result.get("clip_models", {}).items():
+        lines.append(f"CLIP {name}: {record.get('dim')}-d, images {record.get('image_size')} px, from "
+                     f"{record.get('folder')}, added {record.get('added_at')}")
+        state = result.get("clip_verification", {}).get(name)
+        if state is not None:
+            lines.append("    check: files match the manifest" if state["ok"] else
+                         f"    check: FAILED: {state['problem']}; add it again with `embedstudio models add-clip`")
+    return lines
