@@ -5,7 +5,7 @@ then recorded in ``manifest.json`` under ``clip_models``: its name, width, image
 folder and every file's sha256 and size. The engine opens an added model only while its files still hash to
 that record (:func:`embedengine.clip.open_registered`).
 
-The files stay where they are by default: real models are 0.3–1.7 GB, and a second copy in the models
+The files stay where they are by default: real models take hundreds of MB to a few GB, and a second copy in the models
 folder would double that for nothing the hashes do not already guarantee. ``--copy`` copies them into
 ``<models>/clip/<name>/`` instead (for a download folder that is about to be deleted); removing such a
 model deletes the copy, never a folder the user owns.
