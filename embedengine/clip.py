@@ -127,11 +127,13 @@ class Preprocess:
             size = data["size"]
             size = int(size[0] if isinstance(size, (list, tuple)) else size)
             mean, std = _triple(data["mean"]), _triple(data["std"])
+            fill = data.get("fill_color") or 0
+            fill = int(fill[0] if isinstance(fill, (list, tuple)) else fill)
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise ClipModelError(f"{path} needs size, mean and std (three numbers each for mean and std): "
                                  f"{first_line(error)}", path) from error
         config = cls(size, mean, std, str(data.get("interpolation", "bicubic")).lower(),
-                     str(data.get("resize_mode", "shortest")), int(data.get("fill_color", 0) or 0))
+                     str(data.get("resize_mode", "shortest")), fill)
         problem = config.problem()
         if problem:
             raise ClipModelError(f"{path}: {problem}", path)
@@ -631,6 +633,13 @@ def fingerprint(record: dict) -> str:
     return digest.hexdigest()[:16]
 
 
+def vector_settings(name: str) -> dict:
+    """What an image collection stores with its ``clip:<name>`` vectors; a stored fingerprint that differs from
+    this one means the model was replaced under the same name: drop the vectors and embed again."""
+    record = registered_models().get(name, {})
+    return {"model": name, "fingerprint": fingerprint(record), "dim": record.get("dim")}
+
+
 def open_registered(name: str, *, providers: Optional[Sequence[str]] = None,
                     threads: Optional[int] = None) -> ClipModel:
     """The added model ``name``, its files checked against the hashes recorded when it was added."""
@@ -667,4 +676,4 @@ def get_clip_model(name: str) -> ClipModel:
 __all__ = ["ClipImageEncoder", "ClipModel", "ClipModelError", "ClipTextEncoder", "MANIFEST_KEY", "Preprocess",
            "REQUIRED_FILES", "check_layout", "clean_text", "clip_method", "clip_name", "fingerprint",
            "get_clip_model", "image_to_image_scores", "open_registered", "record_problem", "registered_models",
-           "text_to_image_scores"]
+           "text_to_image_scores", "vector_settings"]

@@ -26,9 +26,11 @@ from embedengine.clip import (
     image_to_image_scores,
     open_registered,
     text_to_image_scores,
+    vector_settings,
 )
 from embedengine.errors import UserError
 from embedengine.runtime import resources_dir
+from embedengine.tasks import CancelToken, Cancelled
 from models.cli import main as models_main
 
 SIDE = 32
@@ -186,6 +188,8 @@ def test_add_clip_then_text_to_image_search_ranks_real_photos(tiny_clip, models_
 
     code, info = cli(capsys, "info")
     assert code == 0 and info["clip_models"]["tiny"]["dim"] == DIM
+    settings = vector_settings("tiny")
+    assert settings["dim"] == DIM and len(settings["fingerprint"]) == 16
     assert info["clip_verification"]["tiny"] == {"ok": True, "problem": None}
 
     model = get_clip_model("tiny")
@@ -236,6 +240,23 @@ def test_fixed_batch_of_one_gives_the_same_vectors_as_any_batch(tiny_clip, tmp_p
     assert one.images.input.batch == 1 and many.images.input.batch is None
     photos = demo_photos()[:5]
     assert np.allclose(one.encode_images(photos), many.encode_images(photos, batch_size=4), atol=1e-6)
+
+
+def test_progress_per_batch_and_cancel(tiny_clip):
+    model = ClipModel.open(tiny_clip)
+    reports = []
+    model.encode_texts(["red"] * 5, progress=reports.append, batch_size=2)
+    assert [(r.stage, r.done, r.total) for r in reports] == [("texts", 2, 5), ("texts", 4, 5), ("texts", 5, 5)]
+    token = CancelToken()
+    seen = []
+
+    def cancel_after_first(report):
+        seen.append(report.done)
+        token.cancel()
+
+    with pytest.raises(Cancelled):
+        model.encode_images(demo_photos()[:3], progress=cancel_after_first, cancel=token)
+    assert seen == [1]  # one image per call (Immich's fixed batch): stopped at the next one
 
 
 def test_an_unreadable_image_is_reported_per_file(tiny_clip, tmp_path):
