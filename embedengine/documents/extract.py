@@ -1,11 +1,14 @@
-"""Plain text out of .txt/.md/.rst (encoding detection), .html/.htm (visible text) and .pdf (text layer).
+"""Plain text out of .txt/.md/.rst (encoding detection), .html/.htm (visible text), .pdf (text layer) and
+images (.png/.jpg/.webp/.tif/.bmp: text recognised by :mod:`embedengine.ocr`, as are a PDF's pages without
+a text layer, from the pictures embedded in them).
 
 :func:`extract` returns a :class:`Document` (one :class:`Page` per PDF page, one page otherwise) or
 raises :class:`ExtractError` whose ``reason`` is short and human ("binary file, not text",
 "corrupt PDF", "unreadable: Permission denied", "deleted during indexing", ...).
 
 Every file is bounded before its text is kept: bytes read, characters of text and extraction time
-(the limits below); a file over a limit is refused with a reason naming it.
+(the limits below); a file over a limit is refused with a reason naming it. Without the OCR models an
+image is refused with the reason ``embedengine.ocr.MISSING_REASON`` (how to install them).
 """
 
 from __future__ import annotations
@@ -25,11 +28,15 @@ from embedengine.safety import NotRegularFile, open_regular_file
 TEXT_EXTENSIONS = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
 HTML_EXTENSIONS = frozenset({".html", ".htm", ".xhtml"})
 PDF_EXTENSIONS = frozenset({".pdf"})
-SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | HTML_EXTENSIONS | PDF_EXTENSIONS
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"})
+SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | HTML_EXTENSIONS | PDF_EXTENSIONS | IMAGE_EXTENSIONS
 MAX_FILE_BYTES = 200 * 1024 * 1024  # bytes read from any one file (a PDF with pictures can be big)
 MAX_TEXT_CHARS = 10_000_000  # characters of text one file may give (~5,000 book pages); more: skipped
 MAX_TEXT_FILE_BYTES = 40 * 1024 * 1024  # text/HTML files: ≥ 1 character per 4 bytes, so more is surely too much text
 EXTRACT_TIME_LIMIT_S = 30.0  # seconds one file's extraction may take (checked between PDF pages, HTML chunks)
+OCR_TIME_LIMIT_S = 120.0  # seconds of text recognition one file may take besides (about 1 s a page on 2 cores)
+MAX_OCR_IMAGES_PER_PAGE = 8  # pictures of one PDF page whose text is recognised
+MIN_OCR_IMAGE_SIDE = 32  # pixels: smaller pictures (icons, rules) hold no legible text
 HTML_CHUNK_CHARS = 1 << 20  # the HTML parser is fed this much at a time, limits checked in between
 _SNIFF = 8192
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
@@ -53,7 +60,7 @@ class Page:
 @dataclass
 class Document:
     path: str
-    kind: str  # "text" | "html" | "pdf"
+    kind: str  # "text" | "html" | "pdf" | "image"
     pages: list[Page]
     sha256: str
     size: int
@@ -72,6 +79,8 @@ def file_kind(path: str | Path) -> Optional[str]:
         return "html"
     if suffix in PDF_EXTENSIONS:
         return "pdf"
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
     return None
 
 
@@ -93,7 +102,7 @@ def read_bytes(path: str | Path) -> bytes:
 
 def _check_size(path: str | Path, size: int) -> None:
     """Refuse a file over ``MAX_FILE_BYTES`` (text and HTML: ``MAX_TEXT_FILE_BYTES``) before reading it."""
-    limit = MAX_FILE_BYTES if file_kind(path) == "pdf" else MAX_TEXT_FILE_BYTES
+    limit = MAX_FILE_BYTES if file_kind(path) in ("pdf", "image") else MAX_TEXT_FILE_BYTES
     if size > limit:
         raise ExtractError(f"too large ({size / 2**20:,.1f} MB; the limit is {limit / 2**20:,.0f} MB)")
 
@@ -111,23 +120,41 @@ def extract(path: str | Path, data: Optional[bytes] = None) -> Document:
     clock = _Clock()
     if kind == "pdf":
         pages, encoding = pdf_pages(data, clock), ""
+    elif kind == "image":
+        pages, encoding = image_pages(data, clock), ""
     else:
         text, encoding = decode_text(data)
         pages = [Page(None, html_to_text(text, clock) if kind == "html" else normalise_newlines(text))]
     check_text_size(sum(len(page.text) for page in pages))
     if not any(page.text.strip() for page in pages):
-        raise ExtractError("no text layer (scanned PDF?)" if kind == "pdf" else "no text")
+        raise ExtractError(_no_text_reason(kind))
     return Document(str(path), kind, pages, digest, len(data), encoding)
 
 
+def _no_text_reason(kind: str) -> str:
+    if kind == "image":
+        return "no text recognised in the image"
+    if kind != "pdf":
+        return "no text"
+    from embedengine import ocr
+
+    if not ocr.available():
+        return f"no text layer (scanned PDF?); {ocr.MISSING_REASON}"
+    return "no text layer, and no text recognised in its pictures"
+
+
 class _Clock:
-    """Time since one file's extraction started; :meth:`check` refuses it past ``EXTRACT_TIME_LIMIT_S``."""
+    """Time since one file's extraction started; :meth:`check` refuses it past ``EXTRACT_TIME_LIMIT_S``
+    (time spent recognising text in pictures not counted) or past ``OCR_TIME_LIMIT_S`` of recognition."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
+        self.ocr_seconds = 0.0
 
     def check(self) -> None:
-        if time.monotonic() - self.started > EXTRACT_TIME_LIMIT_S:
+        if self.ocr_seconds > OCR_TIME_LIMIT_S:
+            raise ExtractError(f"text recognition (OCR) took too long (over {OCR_TIME_LIMIT_S:g} s)")
+        if time.monotonic() - self.started - self.ocr_seconds > EXTRACT_TIME_LIMIT_S:
             raise ExtractError(f"extraction took too long (over {EXTRACT_TIME_LIMIT_S:g} s)")
 
 
@@ -273,7 +300,8 @@ def _read_pages(reader, clock: _Clock) -> list[Page]:
     page by page (pypdf keeps every object it resolved, so a PDF of many inflating pages piles up)."""
     pages, chars, total = [], 0, len(reader.pages)
     for number, page in enumerate(reader.pages, start=1):
-        pages.append(Page(number, normalise_newlines(page.extract_text() or "")))
+        text = normalise_newlines(page.extract_text() or "")
+        pages.append(Page(number, text if text.strip() else pictures_text(page, clock)))
         reader.resolved_objects.clear()
         chars += len(pages[-1].text)
         check_text_size(chars, f"in the first {number:,} of {total:,} pages")
@@ -294,3 +322,93 @@ def _try_empty_password(reader) -> bool:
         return bool(reader.decrypt(""))
     except Exception:  # noqa: BLE001 - any failure means we cannot read it
         return False
+
+
+# -- text in pictures (OCR) ------------------------------------------------------------------------
+
+def recognised_text(source, clock: _Clock) -> str:
+    """Text :mod:`embedengine.ocr` recognises in one picture, its time counted against ``OCR_TIME_LIMIT_S``.
+
+    A picture that cannot be read raises :class:`~embedengine.image.ImageLoadError` (its ``reason`` says why)."""
+    from embedengine import ocr
+
+    try:
+        result = ocr.recognise(source)
+    except ocr.OcrUnavailable as error:
+        raise ExtractError(error.reason) from None
+    clock.ocr_seconds += result.seconds
+    clock.check()
+    return result.text
+
+
+def image_pages(data: bytes, clock: _Clock) -> list[Page]:
+    """An image file's recognised text: one page, or one per frame of a multi-page TIFF (a scan)."""
+    from PIL import Image
+
+    from embedengine import ocr
+    from embedengine.image import ImageLoadError
+
+    if not ocr.available():
+        raise ExtractError(ocr.MISSING_REASON)
+    try:
+        frames = _tiff_frames(data)
+        if frames == 1:
+            return [Page(None, recognised_text(data, clock))]
+        with Image.open(io.BytesIO(data)) as image:
+            return [Page(number, recognised_text(_seek(image, number - 1), clock)) for number in range(1, frames + 1)]
+    except ImageLoadError as error:
+        raise ExtractError(error.reason) from None
+
+
+def _tiff_frames(data: bytes) -> int:
+    """Frames (pages) of a TIFF; 1 for any other picture, or one Pillow cannot open (reading it says why)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return getattr(image, "n_frames", 1) if image.format == "TIFF" else 1
+    except Exception:  # noqa: BLE001 - Pillow raises many types for data it cannot open
+        return 1
+
+
+def _seek(image, index: int):
+    image.seek(index)
+    return image
+
+
+def pictures_text(page, clock: _Clock) -> str:
+    """Text recognised in the pictures of a PDF page without a text layer ("" without the OCR models).
+
+    A picture that pypdf or Pillow cannot decode (an unsupported filter, damaged data) is passed over;
+    the page keeps what the others give."""
+    from embedengine import ocr
+    from embedengine.image import ImageLoadError
+
+    if not ocr.available():
+        return ""
+    texts = []
+    for picture in _legible_pictures(page):
+        try:
+            texts.append(recognised_text(picture, clock))
+        except ImageLoadError:
+            continue
+    return "\n\n".join(text for text in texts if text.strip())
+
+
+def _legible_pictures(page):
+    """Up to ``MAX_OCR_IMAGES_PER_PAGE`` pictures of the page, each at least ``MIN_OCR_IMAGE_SIDE`` on both sides."""
+    try:
+        count = len(page.images)
+    except Exception:  # noqa: BLE001 - damaged resources: a page without usable pictures
+        return
+    found = 0
+    for index in range(count):
+        try:
+            picture = page.images[index].image
+        except Exception:  # noqa: BLE001 - pypdf and Pillow raise many types for pictures they cannot decode
+            continue
+        if picture is not None and min(picture.size) >= MIN_OCR_IMAGE_SIDE:
+            yield picture
+            found += 1
+            if found == MAX_OCR_IMAGES_PER_PAGE:
+                return
