@@ -88,4 +88,4 @@ def test_the_app_builds_absent_models_first_and_nothing_when_they_are_there(mode
     assert launcher.missing_models() == [] and launcher.ensure_models() == []
     assert capsys.readouterr().err == ""  # nothing to do, nothing said
     monkeypatch.setenv("EMBEDSTUDIO_MODELS", str(tmp_path / "empty"))
-    assert launcher.missing_models() == ["minilm", "resnet50", "int8-scores"]
+    assert launcher.missing_models() == ["minilm", "resnet50", "int8-scores", "label-meanings"]
