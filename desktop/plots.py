@@ -90,11 +90,28 @@ def retheme() -> None:
             _live_plots.discard(plot)
 
 
+def compact_number(value: float) -> str:
+    """Axis ticks a person reads at a glance: 1.5M, 200k, 950, 0.25 (never 1e+06)."""
+    magnitude = abs(value)
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if magnitude >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+class CompactAxis(pg.AxisItem):
+    """An axis whose tick labels use :func:`compact_number`."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph naming)
+        return [compact_number(value * scale) for value in values]
+
+
 class LinePlot(pg.PlotWidget):
     """A live line plot (e.g. loss per step): ``append(x, y, series)`` adds a point and redraws."""
 
     def __init__(self, title: str = "", x_label: str = "", y_label: str = "", parent=None) -> None:
-        super().__init__(parent=parent, background=colors()["background"])
+        super().__init__(parent=parent, background=colors()["background"],
+                         axisItems={"bottom": CompactAxis("bottom")})
         _style(self, title, x_label, y_label, interactive=True)
         legend = self.plotItem.addLegend(offset=(-10, 10))
         on_theme(self, lambda c: legend.setLabelTextColor(c["muted"]))

@@ -366,3 +366,16 @@ def test_a_new_question_after_ctrl_k_ends_the_undo(main_window, qtbot):
     chat.ask("something new")
     assert not chat.undo_bar.isVisibleTo(chat) and chat.undo_clear() is False
     assert [e.query for e in main_window.ctx.history.entries("hands-clear-2")] == []
+
+
+def test_line_plot_ticks_read_as_compact_numbers(qtbot):
+    """The loss curve's words-processed axis said 1e+06, 2e+06…"""
+    from desktop import plots
+
+    plot = plots.LinePlot(title="loss", x_label="words processed")
+    qtbot.addWidget(plot)
+    plot.set_data([0, 1_000_000, 2_500_000, 4_000_000], [4.0, 2.8, 2.5, 2.4])
+    axis = plot.getPlotItem().getAxis("bottom")
+    labels = axis.tickStrings([0, 1_000_000, 2_500_000], 1.0, 1_000_000)
+    assert labels == ["0", "1M", "2.5M"]
+    assert plots.compact_number(950) == "950" and plots.compact_number(200_000) == "200k"
