@@ -62,6 +62,7 @@ BOX_THRESHOLD = 0.5  # mean probability inside a box to keep it
 UNCLIP_RATIO = 1.6  # detected regions are shrunk text: grown back by area × ratio / perimeter
 MIN_BOX_SIDE = 3
 MAX_BOXES = 1000
+JOIN_GAP = 0.3  # boxes of one row closer than this share of their height (or overlapping) are read as one
 CROP_MARGIN = 0.2  # share of a line's height added above and below: text filling the crop loses its spaces
 REC_HEIGHT = 48
 REC_MIN_WIDTH = 320
@@ -364,44 +365,53 @@ def polygon_mean(values: np.ndarray, polygon: np.ndarray) -> float:
 
 
 def reading_order(boxes: Sequence[np.ndarray]) -> list[list[Box]]:
-    """Boxes grouped into rows and read top to bottom, left to right, in the frame of the text's median
-    slope (so a slightly turned page keeps its lines)."""
+    """Boxes grouped into rows, read top to bottom and left to right in the frame of the text's median
+    slope (so a slightly turned page keeps its lines); pieces of one line that touch become one box."""
     if not len(boxes):
         return []
     stacked = np.array(boxes, dtype=np.float64)
     along = stacked[:, 1] - stacked[:, 0]
     angle = float(np.median(np.arctan2(along[:, 1], along[:, 0])))
-    cos, sin = math.cos(angle), math.sin(angle)
-    centres = stacked.mean(axis=1)
-    across = -sin * centres[:, 0] + cos * centres[:, 1]  # position down the page, slope removed
-    forward = cos * centres[:, 0] + sin * centres[:, 1]
-    heights = np.linalg.norm(stacked[:, 3] - stacked[:, 0], axis=1)
+    turn = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
+    upright = stacked @ turn.T  # corners as (forward, down) with the slope removed
+    low, high = upright.min(axis=1), upright.max(axis=1)
+    centre, height = (low + high) / 2, high[:, 1] - low[:, 1]
     rows: list[list[int]] = []
-    for i in np.argsort(across, kind="stable").tolist():
-        if rows:
-            row = rows[-1]
-            if abs(across[i] - across[row].mean()) < min(heights[i], heights[row].min()) / 2:
-                row.append(i)
-                continue
-        rows.append([i])
-    return [[_as_box(stacked[i]) for i in sorted(row, key=lambda i: forward[i])] for row in rows]
+    for i in np.argsort(centre[:, 1], kind="stable").tolist():
+        if rows and abs(centre[i, 1] - centre[rows[-1], 1].mean()) < min(height[i], height[rows[-1]].min()) / 2:
+            rows[-1].append(i)
+        else:
+            rows.append([i])
+    ordered = []
+    for row in rows:
+        spans: list[list[np.ndarray]] = []  # [low, high] of each box after joining
+        for i in sorted(row, key=lambda i: low[i, 0]):
+            if spans and low[i, 0] - spans[-1][1][0] < JOIN_GAP * min(height[i], spans[-1][1][1] - spans[-1][0][1]):
+                spans[-1] = [np.minimum(spans[-1][0], low[i]), np.maximum(spans[-1][1], high[i])]
+            else:
+                spans.append([low[i], high[i]])
+        ordered.append([_as_box(_rectangle(lo, hi) @ turn) for lo, hi in spans])
+    return ordered
+
+
+def _rectangle(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    return np.array([[low[0], low[1]], [high[0], low[1]], [high[0], high[1]], [low[0], high[1]]])
 
 
 def _as_box(corners_: np.ndarray) -> Box:
-    return tuple((float(x), float(y)) for x, y in corners_)  # type: ignore[return-value]
+    return tuple((round(float(x), 1), round(float(y), 1)) for x, y in corners_)  # type: ignore[return-value]
 
 
 # -- recognition (CTC) --------------------------------------------------------------------------------
 
 def crop_line(image: Image.Image, box: Box) -> Image.Image:
-    """The box straightened into an upright rectangle (turned by 90° when it is tall and narrow)."""
+    """The box straightened into an upright rectangle with a margin above and below (boxes are in the page's
+    frame, so a tall narrow one is a short word such as "1" or "I", not vertical text: never turned)."""
     tl, tr, br, bl = (np.array(p) for p in box)
     width = max(1, int(max(np.linalg.norm(tl - tr), np.linalg.norm(bl - br))))
     height = max(1, int(max(np.linalg.norm(tl - bl), np.linalg.norm(tr - br))))
     quad = (*tl, *bl, *br, *tr)  # Pillow's QUAD: upper left, lower left, lower right, upper right
     crop = image.transform((width, height), Image.Transform.QUAD, quad, Image.Resampling.BICUBIC)
-    if height >= 1.5 * width:
-        crop = crop.transpose(Image.Transpose.ROTATE_90)
     return pad_vertically(crop, round(crop.height * CROP_MARGIN))
 
 
