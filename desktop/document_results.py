@@ -9,6 +9,7 @@ from :mod:`desktop.controllers.documents`, the text around a passage from
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from PySide6.QtCore import QSize, Qt
@@ -101,13 +102,22 @@ class FileGroupView(QWidget):
         make = lambda hit: PassageCard(hit, fractions.get(hit["item_id"], 0.0), actions)  # noqa: E731
         self.cards = [make(group.hits[0])]
         layout.addWidget(self.cards[0])
+        self.same_in: Optional[QLabel] = None
+        if group.same_in:
+            names = ", ".join(Path(path).name for path in group.same_in)
+            self.same_in = cards.label(f"The same passage is also in {names}", "muted", wrap=True)
+            self.same_in.setToolTip("\n".join(group.same_in))
+            layout.addWidget(self.same_in)
         self.more: Optional[cards.Expander] = None
         if group.folded:
             folded = [make(hit) for hit in group.folded]
             self.cards += folded
             self.more = cards.expander(f"+{len(folded)} more from this file", cards.stack(*folded))
             layout.addWidget(self.more)
-        cards.with_text(self, "\n".join(cards.widget_text(card) for card in self.cards))
+        texts = [cards.widget_text(card) for card in self.cards[:1]]
+        texts += [self.same_in.text()] if self.same_in is not None else []
+        texts += [cards.widget_text(card) for card in self.cards[1:]]
+        cards.with_text(self, "\n".join(texts))
 
 
 # -- comparison --------------------------------------------------------------------------------------

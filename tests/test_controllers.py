@@ -86,6 +86,17 @@ def test_documents_results_grouped_by_file_in_the_order_of_their_best_passage():
     assert group_by_file([], 10) == []
 
 
+def test_documents_files_repeating_a_passage_word_for_word_are_named_under_the_first():
+    """Three versions of a licence with the same clause used to fill three of the ten places."""
+    clause = {"text": "You may copy and distribute  a Modified Version"}
+    hits = [{**hit(1, "/GFDL-1.2"), **clause}, {**hit(2, "/GFDL-1.3"), "text": "You may copy and distribute a Modified Version"},
+            {**hit(3, "/GPL-3"), "text": "You may charge any price"}, {**hit(4, "/GFDL"), **clause},
+            {**hit(5, "/GFDL-1.3"), "text": "another clause"}]
+    groups = group_by_file(hits, max_files=2)
+    assert [g.path for g in groups] == ["/GFDL-1.2", "/GPL-3"]
+    assert groups[0].same_in == ["/GFDL-1.3", "/GFDL"] and groups[1].same_in == []
+
+
 def test_documents_agreement_counts_the_methods_that_found_each_passage():
     results = [{"hits": [hit(1, "/a"), hit(2, "/b")]}, {"hits": [hit(2, "/b"), hit(3, "/c")]},
                {"hits": [hit(2, "/b"), hit(1, "/a")]}]

@@ -11,7 +11,7 @@ best file first), :func:`agreement` (how many of the compared methods found each
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from embedengine.documents import DocumentCollection
@@ -61,6 +61,7 @@ class FileGroup:
 
     path: str
     hits: list[dict]
+    same_in: list[str] = field(default_factory=list)  # other files whose best passage is the same text
 
     @property
     def folded(self) -> list[dict]:
@@ -69,15 +70,22 @@ class FileGroup:
 
 def group_by_file(hits: Sequence[dict], max_files: int) -> list[FileGroup]:
     """``hits`` (best first, each with a ``path``) grouped by file, files in the order of their best passage;
-    at most ``max_files`` files (passages of later files are left out)."""
+    at most ``max_files`` files (passages of later files are left out). A file whose best passage repeats an
+    earlier file's word for word (copies, versions of a licence) is named under that one instead."""
     groups: dict[str, FileGroup] = {}
     for hit in hits:
         if hit["path"] not in groups:
-            if len(groups) == max_files:
-                continue
             groups[hit["path"]] = FileGroup(hit["path"], [])
         groups[hit["path"]].hits.append(hit)
-    return list(groups.values())
+    shown: dict[str, FileGroup] = {}
+    for group in groups.values():
+        text = " ".join(str(group.hits[0].get("text", "")).split())
+        first = shown.get(text) if text else None
+        if first is not None:
+            first.same_in.append(group.path)
+        elif len(shown) < max_files:
+            shown[text or group.path] = group
+    return list(shown.values())
 
 
 def agreement(results: Sequence[dict]) -> dict[int, int]:

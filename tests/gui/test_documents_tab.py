@@ -173,6 +173,23 @@ def test_results_are_grouped_by_file_with_repeats_folded(qtbot, tab, tmp_path, d
     assert all(c.isVisible() for c in folded) and {c.hit["path"] for c in folded} == {str(tides)}
 
 
+def test_copies_of_a_passage_in_other_files_are_named_not_repeated(qtbot, tab, tmp_path, drop_files):
+    clause = "Permission is granted to copy, distribute and modify this document, with no invariant sections."
+    folder = tmp_path / "licences"
+    folder.mkdir()
+    for name in ("licence-1.2.txt", "licence-1.3.txt", "licence.txt"):
+        (folder / name).write_text(clause + "\n")
+    (folder / "recipe.txt").write_text("Knead the dough for ten minutes, then let it rise in a warm place.\n")
+    index_dropped(qtbot, tab, folder, drop_files)
+    card = ask(qtbot, tab, "may I modify and distribute copies?")
+    groups = [w for w in card.content if isinstance(w, FileGroupView)]
+    copies = next(g for g in groups if g.same_in is not None)
+    named = {copies.cards[0].hit["path"], *[str(folder / n) for n in copies.same_in.text().split(" in ")[1].split(", ")]}
+    assert named == {str(folder / n) for n in ("licence-1.2.txt", "licence-1.3.txt", "licence.txt")}
+    assert sum(g.cards[0].hit["file_name"].startswith("licence") for g in groups) == 1
+    assert copies.same_in.isVisible()
+
+
 def test_open_without_a_system_handler_shows_the_passage_in_its_text(qtbot, tab, tmp_path, drop_files):
     tides = long_notes(tmp_path / "notes")
     index_dropped(qtbot, tab, tmp_path / "notes", drop_files)
