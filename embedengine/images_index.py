@@ -1,12 +1,21 @@
-"""Image collections: index folders of photos, find similar images, filter by label, group near-duplicates.
+"""Image collections: index folders of photos, find similar images, filter by label, date, camera, size and
+folder, search by text with an added CLIP model, group near-duplicates.
 
 An :class:`ImageCollection` is a :class:`~embedengine.collections.base.Collection` of kind ``"images"``
 (``data_home()/image-collections/<name>/``): one file → one item whose payload holds the picture's size,
-its top-5 ImageNet labels and its cached thumbnail; one L2-normalised ResNet50 vector per item (method
+its top-5 ImageNet labels, its cached thumbnail and the facts of its header (date taken, camera:
+:func:`embedengine.image_filters.photo_facts`); one L2-normalised ResNet50 vector per item (method
 ``"resnet50"``), made while the file is decoded. Thumbnails (≤ 256 px JPEG) live in ``thumbs/``, named by
 the file's content hash. Indexing, folders, status and the int8 first pass of large collections are the
-base's; this module adds labels, image queries and duplicates (grouping and the trash:
+base's; this module adds labels, image queries, filters and duplicates (grouping and the trash:
 :mod:`embedengine.duplicates`).
+
+A collection indexed with an added CLIP model (``configure(clip=NAME)``, kept in the collection's meta
+``clip_models``) also holds the method ``clip:NAME``, embedded after reading (the base's embed step) from
+the original files; the vectors carry the model's fingerprint (:func:`embedengine.clip.vector_settings`) and
+are made again when the model's files change under the same name. :meth:`ImageCollection.search_text`
+ranks images by CLIP text → image similarity; :meth:`ImageCollection.search` takes ``method="clip:NAME"``
+for image → image.
 """
 
 from __future__ import annotations
@@ -14,24 +23,26 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
 from embedengine import duplicates
+from embedengine.clip import ClipModel, clip_method, clip_name, get_clip_model, registered_models, vector_settings
 from embedengine.collections.base import Collection, ReadFile, skipped_entry
 from embedengine.collections.files import FileStat, hash_or_none, resolved
 from embedengine.collections.report import IndexReport
 from embedengine.errors import UserError
 from embedengine.image import IMAGE_EXTENSIONS, describe_source
+from embedengine.image_filters import FACTS_VERSION, ImageFilters, camera_name, photo_facts
 from embedengine.label_meanings import label_meanings, meaning_scores
 from embedengine.linalg import normalise
 from embedengine.results import Result
 from embedengine.runtime import ModelMissingError, resources_dir
 from embedengine.store import FileEntry, Item
-from embedengine.tasks import CancelToken
+from embedengine.tasks import CancelToken, checkpoint
 
 KIND = "images"
 METHOD = "resnet50"
@@ -52,6 +63,8 @@ DEFAULT_DUPLICATE_THRESHOLD = 0.80
 MIN_DUPLICATE_THRESHOLD = 0.5  # unrelated photos reach ~0.45 with ResNet50 features
 MIN_LABEL_PROBABILITY = 0.02  # a label this unlikely does not count as "mentioned"
 COMMIT_EVERY = 32  # images per store transaction
+CLIP_MODELS = "clip_models"  # meta: the added CLIP models this collection is embedded with
+FACTS_META = "facts"  # meta: the FACTS_VERSION every payload has reached (older ones are completed)
 INDEX_BATCH = 16  # images per model call while indexing
 
 
@@ -71,11 +84,14 @@ class ImageHit(Result):
     thumbnail: str  # cached JPEG thumbnail ("" when missing)
     size: int = 0  # bytes of the file (duplicates only; 0 when not looked up)
     modified: float = 0.0  # the file's modification time (duplicates only)
+    taken: str = ""  # local ISO date-time the photo was taken ("" for images indexed before facts existed)
+    taken_from: str = ""  # "exif" (DateTimeOriginal) or "file" (its modification time)
+    camera: str = ""  # EXIF make and model ("" when the file names none)
 
 
 @dataclass
 class ImageSearchResult(Result):
-    """Top images for a query picture and/or a label word, best first."""
+    """Top images for a query picture, a label word, a text (CLIP) and/or filters, best first."""
 
     collection: str
     query: str  # the query image's path or description ("" for a label-only search)
@@ -87,6 +103,9 @@ class ImageSearchResult(Result):
     search_ms: float
     min_score: float = 0.0  # hits below this similarity are candidates the user may reveal, not results
     related_labels: list[tuple[str, float]] = ()  # a label search by meaning: the labels it counted, with weights
+    text: str = ""  # a text → image search (CLIP): the text
+    method: str = METHOD  # the vectors compared ("resnet50" or "clip:NAME"); labels only: "resnet50"
+    filters: dict = field(default_factory=dict)  # the active filters, as typed (ImageFilters.to_dict)
 
 
 @dataclass
@@ -150,7 +169,7 @@ class ImageCollection(Collection):
         super().__init__(name, create=create)
         self._encoder = encoder
         self._batch_size = INDEX_BATCH
-        self._label_cache: Optional[tuple[tuple[int, int], dict[str, list[tuple[int, float]]]]] = None
+        self._catalogue: Optional[tuple[tuple[int, int], dict[str, list[tuple[int, float]]], list[tuple]]] = None
 
     @property
     def thumbs_dir(self) -> Path:
@@ -173,9 +192,40 @@ class ImageCollection(Collection):
 
     # -- what the index run needs of this kind --------------------------------------------------
 
-    def configure(self, batch_size: Optional[int] = None) -> None:
-        """``batch_size``: images per model call (smaller: Cancel takes effect sooner)."""
+    def configure(self, batch_size: Optional[int] = None, clip: Optional[str] = None) -> None:
+        """``batch_size``: images per model call (smaller: Cancel takes effect sooner); ``clip``: an added CLIP
+        model to embed the images with as well, from this run on (kept in the collection's settings)."""
         self._batch_size = batch_size or INDEX_BATCH
+        if clip and clip not in self.clip_models:
+            get_clip_model(clip)  # not added, or its files changed: a UserError now, before any work
+            self.store.set_meta(CLIP_MODELS, self.clip_models + [clip])
+
+    @property
+    def clip_models(self) -> list[str]:
+        """The added CLIP models this collection is embedded with (``clip:NAME`` methods)."""
+        return list(self.store.get_meta(CLIP_MODELS, []))
+
+    def configured_methods(self) -> list[str]:
+        return [METHOD] + [clip_method(name) for name in self.clip_models]
+
+    def pending_methods(self) -> list[str]:
+        """The ``clip:NAME`` methods, filled after reading; a model removed since (models remove-clip) waits."""
+        added = registered_models()
+        return [clip_method(name) for name in self.clip_models if name in added]
+
+    def before_embedding(self) -> None:
+        """Drop the vectors of a CLIP model replaced under the same name: they are all made again."""
+        stored = {info.method: info.settings for info in self.store.vector_sets()}
+        for method in self.pending_methods():
+            if method in stored and not _made_by_current_model(method, stored[method]):
+                self.store.drop_vector_set(method)
+
+    def encode_items(self, method: str, items: Sequence[Item], cancel: Optional[CancelToken]) -> np.ndarray:
+        """CLIP vectors of the original files (a file that cannot be read now gets a zero row: it never ranks)."""
+        name = clip_name(method)
+        vectors, _ = get_clip_model(name).encode_image_files([item.path for item in items], cancel=cancel)
+        self.store.set_vector_settings(method, vector_settings(name))
+        return vectors
 
     def read_files(self, todo: list[FileStat], hashes: dict[str, str], cancel: Optional[CancelToken]
                    ) -> Iterator[ReadFile]:
@@ -190,14 +240,40 @@ class ImageCollection(Collection):
             digest = hashes.get(stat.path) or hash_or_none(stat.path)
             labels = [[name, round(p, 5)] for name, p in self.encoder.top_labels(outcome.probs, TOP_LABELS)]
             payload = {"width": outcome.width, "height": outcome.height, "labels": labels,
-                       "thumb": self._save_thumbnail(outcome.thumbnail, digest)}
+                       "thumb": self._save_thumbnail(outcome.thumbnail, digest), **photo_facts(stat.path, stat.mtime)}
             yield (FileEntry(stat.path, stat.size, stat.mtime, digest, payloads=[payload]),
                    {METHOD: normalise(outcome.embedding)[None]})
 
     def after_index(self, report: IndexReport, progress, cancel) -> None:
+        self.complete_facts(cancel)
+        for method in set(self.pending_methods()) & set(self.store.vector_methods()):
+            self.store.set_vector_settings(method, vector_settings(clip_name(method)))  # all made by this model now
         super().after_index(report, progress, cancel)
         if report.files_removed or report.files_changed:
             self.prune_thumbnails()
+
+    def complete_facts(self, cancel: Optional[CancelToken] = None) -> int:
+        """Give images indexed before the header facts existed their date taken and camera (header reads, no
+        decoding; their vectors are kept); returns how many. Once done, later runs skip the check."""
+        if self.store.get_meta(FACTS_META) == FACTS_VERSION:
+            return 0
+        stale = [item for item in self.store.iter_items() if item.payload.get("facts") != FACTS_VERSION]
+        records = self.store.file_records()
+        matrices = {method: self.store.matrix(method) for method in self.store.vector_methods()}
+        rows = {method: {int(item): row for row, item in enumerate(matrix.row_items) if item >= 0}
+                for method, matrix in matrices.items()}
+        by_methods: dict[tuple[str, ...], list[Item]] = {}
+        for item in stale:  # write_batch wants every method's vector for every item of a batch
+            by_methods.setdefault(tuple(m for m in matrices if item.id in rows[m]), []).append(item)
+        for methods, items in by_methods.items():
+            for start in range(0, len(items), COMMIT_EVERY):
+                checkpoint(cancel)
+                chunk = items[start:start + COMMIT_EVERY]
+                entries = [_with_facts(item, records[item.path]) for item in chunk]
+                self.store.write_batch(entries, {m: matrices[m].rows_as_float32(np.array([rows[m][i.id] for i in chunk]))
+                                                 for m in methods})
+        self.store.set_meta(FACTS_META, FACTS_VERSION)
+        return len(stale)
 
     def after_removal(self) -> None:
         self.prune_thumbnails()
@@ -242,6 +318,8 @@ class ImageCollection(Collection):
             labels=[(str(n), float(p)) for n, p in payload.get("labels", [])],
             width=int(payload.get("width", 0)), height=int(payload.get("height", 0)),
             thumbnail=str(self.thumbs_dir / thumb) if thumb else "",
+            taken=str(payload.get("taken") or ""), taken_from=str(payload.get("taken_from") or ""),
+            camera=camera_name(str(payload.get("make") or ""), str(payload.get("model") or "")),
         )
 
     def hits(self, scored: Sequence[tuple[int, float]]) -> list[ImageHit]:
@@ -255,16 +333,38 @@ class ImageCollection(Collection):
         ids = self.store.item_ids_for_paths(lambda p: p == wanted)
         return self.hits([(int(ids[0]), 1.0)])[0] if len(ids) else None
 
-    def _label_index(self) -> dict[str, list[tuple[int, float]]]:
-        """Label name → [(item id, probability)] over all images, rebuilt only when items change."""
+    def _catalogue_now(self) -> tuple[dict[str, list[tuple[int, float]]], list[tuple[int, str, dict]]]:
+        """Label name → [(item id, probability)], and (item id, path, size and facts) of every image; read in
+        one pass, again only when items change."""
         signature = self.store.items_signature()
-        if self._label_cache is None or self._label_cache[0] != signature:
-            index: dict[str, list[tuple[int, float]]] = {}
+        if self._catalogue is None or self._catalogue[0] != signature:
+            labels: dict[str, list[tuple[int, float]]] = {}
+            facts = []
             for item in self.store.iter_items():
                 for name, probability in item.payload.get("labels", []):
-                    index.setdefault(str(name), []).append((item.id, float(probability)))
-            self._label_cache = (signature, index)
-        return self._label_cache[1]
+                    labels.setdefault(str(name), []).append((item.id, float(probability)))
+                item.payload.pop("labels", None)
+                facts.append((item.id, item.path, item.payload))
+            self._catalogue = (signature, labels, facts)
+        return self._catalogue[1], self._catalogue[2]
+
+    def _label_index(self) -> dict[str, list[tuple[int, float]]]:
+        return self._catalogue_now()[0]
+
+    def filtered_ids(self, filters: ImageFilters) -> set[int]:
+        """Ids of the images meeting ``filters``."""
+        return {item_id for item_id, path, payload in self._catalogue_now()[1] if filters.accepts(path, payload)}
+
+    def allowed_ids(self, label_filter: Optional[str] = None, filters: Optional[ImageFilters] = None
+                    ) -> Optional[np.ndarray]:
+        """Ids of the images whose labels mention ``label_filter`` and that meet ``filters``; None: no condition."""
+        allowed: Optional[set[int]] = None
+        if label_filter:
+            allowed = set(self.label_matches(label_filter))
+        if filters is not None and filters.active():
+            passing = self.filtered_ids(filters)
+            allowed = passing if allowed is None else allowed & passing
+        return None if allowed is None else np.fromiter(sorted(allowed), dtype=np.int64, count=len(allowed))
 
     def label_matches(self, text: str) -> dict[int, float]:
         """Item id → summed probability of its likely labels that mention ``text`` (only matches)."""
@@ -288,41 +388,98 @@ class ImageCollection(Collection):
         return normalise(outcome.embedding), self.encoder.top_labels(outcome.probs, TOP_LABELS)
 
     def search(self, query: Any, k: int = 10, label_filter: Optional[str] = None, exclude_self: bool = True,
-               min_score: float = 0.0) -> ImageSearchResult:
-        """The ``k`` images most similar to ``query``, optionally only those whose labels mention ``label_filter``.
+               min_score: float = 0.0, method: str = METHOD,
+               filters: ImageFilters | dict | None = None) -> ImageSearchResult:
+        """The ``k`` images most similar to ``query`` among those whose labels mention ``label_filter`` and
+        that meet ``filters``, compared by ``method`` (``resnet50``, or ``clip:NAME`` of an added CLIP model).
 
         When the query is a file of this collection, that file itself is left out (``exclude_self``).
-        ``min_score`` is the similarity results are cut at (see :data:`DEFAULT_MIN_SIMILARITY`); the hits
-        below it stay in the result, best first, as candidates to reveal (:func:`shown_hits`).
+        ``min_score`` is the similarity results are cut at (see :data:`DEFAULT_MIN_SIMILARITY`, ResNet50's); the
+        hits below it stay in the result, best first, as candidates to reveal (:func:`shown_hits`).
         """
+        filters = ImageFilters.coerce(filters)
         started = time.perf_counter()
-        vector, query_labels = self.encode_query(query)
+        if method == METHOD:
+            vector, query_labels = self.encode_query(query)
+        else:
+            vector, query_labels = self.clip_model(clip_name(method) or method).encode_images([query])[0], []
         encoded = time.perf_counter()
-        hits = self.search_vector(vector, k, label_filter, exclude=_query_path(query) if exclude_self else None)
+        hits = self.search_vector(vector, k, label_filter, exclude=_query_path(query) if exclude_self else None,
+                                  method=method, filters=filters)
         return ImageSearchResult(
             self.name, _describe_query(query), query_labels, label_filter or "", hits,
-            self.count(), (encoded - started) * 1000, (time.perf_counter() - encoded) * 1000, min_score)
+            self.count(), (encoded - started) * 1000, (time.perf_counter() - encoded) * 1000, min_score,
+            method=method, filters=filters.to_dict())
 
-    def search_vector(self, vector: np.ndarray, k: int = 10, label_filter: Optional[str] = None, exclude: Optional[str] = None) -> list[ImageHit]:
-        """Nearest images to a unit vector (the part of :meth:`search` after encoding)."""
-        allowed = None
-        if label_filter:
-            allowed = np.fromiter(self.label_matches(label_filter).keys(), dtype=np.int64)
-            if allowed.size == 0:
-                return []
-        if self.count() == 0:
+    def search_vector(self, vector: np.ndarray, k: int = 10, label_filter: Optional[str] = None,
+                      exclude: Optional[str] = None, method: str = METHOD,
+                      filters: Optional[ImageFilters] = None) -> list[ImageHit]:
+        """Nearest images to a unit vector of ``method`` (the part of :meth:`search` after encoding)."""
+        allowed = self.allowed_ids(label_filter, filters)
+        if (allowed is not None and allowed.size == 0) or self.count() == 0:
             return []
-        scored = self.nearest(METHOD, vector, k + (1 if exclude else 0), allowed)
+        scored = self.nearest(method, vector, k + (1 if exclude else 0), allowed)
         hits = self.hits(scored)
         return [h for h in hits if h.path != exclude][:k]
 
-    def search_by_label(self, text: str, k: int = 20) -> ImageSearchResult:
+    def search_text(self, text: str, k: int = 20, model: Optional[str] = None, label_filter: Optional[str] = None,
+                    filters: ImageFilters | dict | None = None) -> ImageSearchResult:
+        """The ``k`` images an added CLIP model finds closest to ``text`` (``a dog on a beach``), best first,
+        among those meeting the label filter and ``filters``; ``model`` defaults to the collection's first.
+
+        Scores are the model's text–image cosines: no cut (their scale is not ResNet50's image similarity,
+        and differs between models)."""
+        text = " ".join(str(text).split())
+        if not text:
+            raise UserError("type what the photos should show", hint="for example: a dog on a beach")
+        filters = ImageFilters.coerce(filters)
+        clip_model = self.clip_model(model)
+        started = time.perf_counter()
+        vector = clip_model.encode_texts([text])[0]
+        encoded = time.perf_counter()
+        hits = self.search_vector(vector, k, label_filter, method=clip_model.method, filters=filters)
+        return ImageSearchResult(self.name, "", [], label_filter or "", hits, self.count(),
+                                 (encoded - started) * 1000, (time.perf_counter() - encoded) * 1000,
+                                 text=text, method=clip_model.method, filters=filters.to_dict())
+
+    def clip_model(self, name: Optional[str] = None) -> ClipModel:
+        """The added CLIP model ``name`` (default: the first this collection is embedded with), once its vectors
+        here are known to be that model's; else a :class:`UserError` saying how to index with it."""
+        name = name or next(iter(self.clip_models), None)
+        index_hint = (f"index it with the model: Re-index in the app, or embedstudio images index --clip "
+                      f"{name or 'NAME'} --collection '{self.name}'")
+        if not name:
+            raise UserError(f"collection '{self.name}' is not indexed with an image–text (CLIP) model",
+                            hint=index_hint + " (embedstudio models add-clip DIR adds a model)")
+        settings = {info.method: info.settings for info in self.store.vector_sets()}.get(clip_method(name))
+        if name not in self.clip_models or settings is None:
+            raise UserError(f"collection '{self.name}' has no {clip_method(name)} vectors yet", hint=index_hint)
+        model = get_clip_model(name)
+        if not _made_by_current_model(model.method, settings):
+            raise UserError(f"CLIP model {name!r} changed since collection '{self.name}' was indexed with it",
+                            hint=index_hint + ": its vectors are made again")
+        return model
+
+    def filter_images(self, filters: ImageFilters | dict, k: int = 50) -> ImageSearchResult:
+        """The images meeting ``filters`` (at least one), most recently taken first; each scores 1."""
+        filters = ImageFilters.coerce(filters)
+        if not filters.active():
+            raise UserError("no filter given", hint="for example: after 2024-01, camera pixel, min-size 1920x1080")
+        started = time.perf_counter()
+        facts = {item_id: str(payload.get("taken") or "") for item_id, _, payload in self._catalogue_now()[1]}
+        newest = sorted(self.filtered_ids(filters), key=lambda item_id: facts[item_id], reverse=True)[:k]
+        return ImageSearchResult(self.name, "", [], "", self.hits([(item_id, 1.0) for item_id in newest]),
+                                 self.count(), 0.0, (time.perf_counter() - started) * 1000, filters=filters.to_dict())
+
+    def search_by_label(self, text: str, k: int = 20, filters: ImageFilters | dict | None = None) -> ImageSearchResult:
         """Images whose labels mean what ``text`` says (``horse`` finds the sorrel, ``a dog on a beach`` the dog
-        breeds and the shore) or mention its words (``sports car``), most likely first.
+        breeds and the shore) or mention its words (``sports car``), most likely first, among those meeting
+        ``filters``.
 
         By meaning when ``models build`` has made the label vectors (:mod:`embedengine.label_meanings`); by the
         words alone otherwise. ``related_labels`` lists the labels counted and their weights.
         """
+        filters = ImageFilters.coerce(filters)
         started = time.perf_counter()
         if not label_words(text):
             raise UserError("type what to look for in the photos", hint="for example: horse, a dog on a beach, pizza")
@@ -330,10 +487,14 @@ class ImageCollection(Collection):
         related = self._related_labels(text)
         for item_id, score in meaning_scores(self._label_index(), related).items():
             scores[item_id] = scores.get(item_id, 0.0) + score
+        if filters.active():
+            passing = self.filtered_ids(filters)
+            scores = {item_id: score for item_id, score in scores.items() if item_id in passing}
         best = sorted(scores.items(), key=lambda pair: -pair[1])[:k]
         return ImageSearchResult(self.name, "", [], text, self.hits(best), self.count(), 0.0,
                                  (time.perf_counter() - started) * 1000,
-                                 related_labels=[(r.label, round(r.weight, 3)) for r in related])
+                                 related_labels=[(r.label, round(r.weight, 3)) for r in related],
+                                 filters=filters.to_dict())
 
     @staticmethod
     def _related_labels(text: str) -> list:
@@ -414,6 +575,18 @@ def _score(hit: Any) -> float:
 # ---------------------------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------------------------
+
+def _made_by_current_model(method: str, settings: dict) -> bool:
+    """Whether the stored settings of ``clip:NAME`` vectors name the added model's present files."""
+    return bool(settings.get("fingerprint")) and \
+        settings.get("fingerprint") == vector_settings(clip_name(method))["fingerprint"]
+
+
+def _with_facts(item: Item, record) -> FileEntry:
+    """The store entry of an indexed image, its payload completed with the header facts."""
+    return FileEntry(item.path, record.size, record.mtime, record.sha256,
+                     payloads=[{**item.payload, **photo_facts(item.path, record.mtime)}])
+
 
 def _query_path(query: Any) -> Optional[str]:
     if isinstance(query, (str, Path)):
