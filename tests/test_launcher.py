@@ -54,7 +54,7 @@ def test_models_build_from_an_empty_folder_names_every_missing_file_without_down
     out = capsys.readouterr().out
     assert len(out.strip().splitlines()) == 1  # one JSON document
     error = json.loads(out)
-    wanted = [fetch.MINILM_PACKAGE, fetch.RESNET_PACKAGE, fetch.WORDNET_PACKAGE]
+    wanted = [fetch.MINILM_PACKAGE, fetch.RESNET_PACKAGE, fetch.WORDNET_PACKAGE, fetch.OCR_PACKAGE]
     assert error["missing"] == [package.filename for package in wanted]
     for package in wanted:  # each named, with its checksum and how to fetch it
         assert package.filename in error["error"] and package.sha256 in error["error"]
@@ -88,4 +88,4 @@ def test_the_app_builds_absent_models_first_and_nothing_when_they_are_there(mode
     assert launcher.missing_models() == [] and launcher.ensure_models() == []
     assert capsys.readouterr().err == ""  # nothing to do, nothing said
     monkeypatch.setenv("EMBEDSTUDIO_MODELS", str(tmp_path / "empty"))
-    assert launcher.missing_models() == ["minilm", "resnet50", "int8-scores", "label-meanings"]
+    assert launcher.missing_models() == ["minilm", "resnet50", "int8-scores", "label-meanings", "ocr"]

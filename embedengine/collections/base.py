@@ -26,6 +26,7 @@ from typing import ClassVar, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from embedengine import ocr
 from embedengine.errors import UserError
 from embedengine.results import display_text, plural
 from embedengine.store import (CollectionDamaged, CollectionStore, FileEntry, Item, Plan, collection_folder,
@@ -397,5 +398,8 @@ def _lstat(path: str) -> FileStat:
 
 
 def _unreadable(record) -> bool:
-    """Known files to read again although unchanged: skipped as unreadable (permissions may be fixed)."""
-    return record.status == "skipped" and record.reason.startswith("unreadable")
+    """Known files to read again although unchanged: skipped as unreadable (permissions may be fixed), or
+    for want of OCR once its models are there."""
+    if record.status != "skipped":
+        return False
+    return record.reason.startswith("unreadable") or (record.reason == ocr.MISSING_REASON and ocr.available())
