@@ -39,7 +39,7 @@ class ModelsCopy:
         self.folder = folder
         folder.mkdir()
         for path in source.iterdir():
-            if path.name in LARGE:
+            if path.name in LARGE or path.is_dir():  # folders of models (ocr/) too
                 (folder / path.name).symlink_to(path)
             elif path.is_file():
                 shutil.copyfile(path, folder / path.name)
