@@ -2,7 +2,11 @@
 
 ``load_image`` turns a path, bytes or PIL image into an upright RGB picture (or one clear
 :class:`ImageLoadError`); ``preprocess`` makes the model's 224×224 input; :class:`ImageEncoder`
-decodes in a thread pool while ONNX Runtime runs the previous batch.
+decodes in a thread pool and runs ONNX Runtime in its own thread, so decoding, inference and the
+caller's work on finished images overlap.
+
+HEIC/HEIF (``pillow-heif``) and camera RAW files (``rawpy``) decode when those optional extras are
+installed; otherwise such files are refused with the reason naming the extra to install.
 
 The encoder has the shape of :class:`embedengine.encoders.Encoder`: ``encode`` returns all vectors,
 ``iter_encode`` yields one :class:`ImageOutcome` per image (vectors, or the error that kept it out).
@@ -10,6 +14,8 @@ The encoder has the shape of :class:`embedengine.encoders.Encoder`: ``encode`` r
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import io
 import os
 import sys
@@ -37,22 +43,69 @@ from .runtime import (
 from .safety import NotRegularFile, open_regular_file
 from .tasks import CancelToken, Cancelled, Progress, ProgressCallback, RateMeter, checkpoint, emit
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MODEL_FILE = "resnet50.onnx"
 LABELS_FILE = "labels.json"
 RESIZE_SHORT_SIDE = 256
 CROP_SIZE = 224
+# JPEG draft (DCT-scaled) decoding never goes below this short side: the embedding then stays within
+# cosine 0.999 of a full decode (tests/test_image_encoder.py proves it on the demo photos).
+FAITHFUL_DRAFT_SIDE = 2 * CROP_SIZE
 WIDE_GREY_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})  # > 8 bits per pixel
 ORIENTATION_TAG = 0x0112
 DECODE_NICENESS = 5  # decoder threads run this much nicer than inference (Linux)
 SWAPS_AXES = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture by 90°
 DEFAULT_BATCH_SIZE = 16  # images per inference call
+PIPELINE_DEPTH = 3  # batches between decoding and the caller: one decoding, one in the model, one handed over
 MAX_ASPECT_RATIO = 50  # long side / short side beyond this is a strip or a line, not a picture: refused
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+
+
+@dataclass(frozen=True)
+class OptionalDecoder:
+    """A file format read through an optional extra of the ``embed-studio`` package."""
+
+    name: str
+    module: str
+    extra: str
+    extensions: frozenset[str]
+
+    @property
+    def installed(self) -> bool:
+        """Whether the decoder's package can be imported (checked without importing it)."""
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+            return False
+
+    @property
+    def missing_reason(self) -> str:
+        return f"{self.name} needs: pip install 'embed-studio[{self.extra}]'"
+
+    def load(self, name: str) -> Any:
+        """The imported package, or :class:`ImageLoadError` saying which extra to install."""
+        try:
+            return importlib.import_module(self.module)
+        except ImportError as error:
+            raise ImageLoadError(name, self.missing_reason,
+                                 hint=f"Reading {self.name} files needs the optional package {self.module} "
+                                      f"({error}).") from None
+
+
+HEIC = OptionalDecoder("HEIC", "pillow_heif", "heic", frozenset({".heic", ".heif"}))
+RAW = OptionalDecoder("RAW", "rawpy", "raw", frozenset({".cr2", ".nef", ".arw", ".dng", ".rw2", ".orf"}))
+OPTIONAL_DECODERS = (HEIC, RAW)
+BUILTIN_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+# What this installation decodes; KNOWN_IMAGE_EXTENSIONS adds the formats whose extra is missing
+# (worth listing, to skip them with the reason).
+IMAGE_EXTENSIONS: frozenset[str] = BUILTIN_EXTENSIONS.union(*(d.extensions for d in OPTIONAL_DECODERS if d.installed))
+KNOWN_IMAGE_EXTENSIONS: frozenset[str] = BUILTIN_EXTENSIONS.union(*(d.extensions for d in OPTIONAL_DECODERS))
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 
 _REASON_HINTS = {
     "empty file": "The file has 0 bytes; it may still be downloading or was not saved properly.",
     "not an image": "Its contents are not in a picture format Embed Studio reads "
-                    "(JPEG, PNG, WebP, BMP, GIF, TIFF).",
+                    "(JPEG, PNG, WebP, BMP, GIF, TIFF; HEIC and RAW with the optional extras).",
     "corrupt or truncated": "The picture data is damaged or cut short; open it in an image viewer "
                             "and save it again, or fetch a fresh copy.",
     "too large (decompression bomb)": "Its pixel count exceeds Pillow's safety limit "
@@ -86,22 +139,36 @@ def describe_source(source: Any) -> str:
     return repr(source)
 
 
-def load_image(source: str | Path | Image.Image | bytes, draft_side: int = RESIZE_SHORT_SIDE) -> Image.Image:
+@dataclass(frozen=True)
+class Decoded:
+    """One decoded picture.
+
+    ``image`` is upright RGB; ``size`` the whole picture's upright width × height; ``content`` the
+    region of ``image`` that shows the whole picture: its own bounds, except after JPEG draft
+    decoding, where the last row or column of reduced blocks is partly padding.
+    """
+
+    image: Image.Image
+    size: tuple[int, int]
+    content: Box
+
+
+def load_image(source: str | Path | Image.Image | bytes, draft_side: int = FAITHFUL_DRAFT_SIDE) -> Image.Image:
     """An upright RGB image: EXIF orientation applied, any mode converted, alpha composited on white.
 
-    JPEGs are decoded at reduced size (Pillow draft mode) when their short side stays ≥ ``draft_side``.
-    Raises :class:`ImageLoadError` naming the source.
+    JPEGs are decoded at reduced size (Pillow draft mode) when their short side stays ≥ ``draft_side``
+    (0: always the full size). Raises :class:`ImageLoadError` naming the source.
     """
-    return _load(source, draft_side)[0]
+    return decode_image(source, draft_side).image
 
 
-def _load(source: Any, draft_side: int) -> tuple[Image.Image, tuple[int, int]]:
-    """The RGB image and the original (upright) width × height before any draft reduction."""
+def decode_image(source: Any, draft_side: int = FAITHFUL_DRAFT_SIDE) -> Decoded:
+    """:func:`load_image` with the picture's full size and the region that shows it (for :func:`preprocess`)."""
     name = describe_source(source)
     if isinstance(source, np.ndarray):
         source = _array_to_image(source, name)
     if isinstance(source, Image.Image):
-        return _finish(source, name), _upright_size(source)
+        return _whole(_finish(source, name), _upright_size(source))
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise ImageLoadError(name, "empty file")
@@ -111,6 +178,10 @@ def _load(source: Any, draft_side: int) -> tuple[Image.Image, tuple[int, int]]:
     raise ImageLoadError(name, "not an image", hint="Pass a file path, bytes or a PIL image.")
 
 
+def _whole(image: Image.Image, size: tuple[int, int]) -> Decoded:
+    return Decoded(image, size, (0.0, 0.0, float(image.width), float(image.height)))
+
+
 def _array_to_image(array: np.ndarray, name: str) -> Image.Image:
     try:
         return Image.fromarray(np.ascontiguousarray(array))
@@ -118,8 +189,8 @@ def _array_to_image(array: np.ndarray, name: str) -> Image.Image:
         raise ImageLoadError(name, "not an image", hint=f"The array cannot be read as a picture: {error}") from error
 
 
-def _load_file(path: Path, name: str, draft_side: int) -> tuple[Image.Image, tuple[int, int]]:
-    """Decode a regular file (a FIFO or device would block: refused)."""
+def _load_file(path: Path, name: str, draft_side: int) -> Decoded:
+    """Decode a regular file (a FIFO or device would block: refused); RAW files by their extension."""
     try:
         handle = open_regular_file(path)
     except NotRegularFile as error:
@@ -129,10 +200,12 @@ def _load_file(path: Path, name: str, draft_side: int) -> tuple[Image.Image, tup
     with handle:
         if os.fstat(handle.fileno()).st_size == 0:
             raise ImageLoadError(name, "empty file")
+        if path.suffix.lower() in RAW.extensions:
+            return _decode_raw(handle, name)
         return _decode(handle, name, draft_side)
 
 
-def _decode(stream, name: str, draft_side: int) -> tuple[Image.Image, tuple[int, int]]:
+def _decode(stream, name: str, draft_side: int) -> Decoded:
     """Open, bomb-check, verify checksums (PNG), draft and fully decode one image stream."""
     image = _open(stream, name)
     if image.format == "PNG":  # PNG chunks carry CRCs; damaged pixel data may otherwise decode silently
@@ -142,31 +215,75 @@ def _decode(stream, name: str, draft_side: int) -> tuple[Image.Image, tuple[int,
             raise ImageLoadError(name, "corrupt or truncated") from error
         stream.seek(0)
         image = _open(stream, name)
-    original_size = _upright_size(image)
+    size, orientation = _upright_size(image), _orientation(image)
+    content: Box = (0.0, 0.0, float(image.width), float(image.height))
     if image.format == "JPEG" and draft_side:
-        image.draft("RGB", (draft_side, draft_side))  # DCT scaling: both sides stay ≥ draft_side
+        drafted = image.draft("RGB", (draft_side, draft_side))  # DCT scaling: both sides stay ≥ draft_side
+        content = drafted[1] if drafted else content
     try:
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageLoadError(name, "too large (decompression bomb)") from error
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError) as error:
         raise ImageLoadError(name, "corrupt or truncated") from error
-    return _finish(image, name), original_size
+    content = _oriented_box(content, image.size, orientation)
+    return Decoded(_finish(image, name), size, content)
+
+
+def _decode_raw(stream, name: str) -> Decoded:
+    """A camera RAW file developed by LibRaw (``rawpy``): as-shot white balance, sRGB, half size for speed."""
+    rawpy = RAW.load(name)
+    try:
+        with rawpy.imread(stream) as raw:
+            full = (raw.sizes.width, raw.sizes.height)
+            pixels = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
+    except (rawpy.LibRawError, OSError, ValueError, MemoryError) as error:
+        raise ImageLoadError(name, "corrupt or truncated", hint=f"LibRaw could not develop it: {error}") from error
+    image = Image.fromarray(pixels)
+    upright = full if (image.width >= image.height) == (full[0] >= full[1]) else full[::-1]
+    return _whole(image, upright)
 
 
 def _open(stream, name: str) -> Image.Image:
     """``Image.open`` (header only) with its failures turned into :class:`ImageLoadError`."""
+    _register_heif_opener()
     try:
         image = Image.open(stream)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageLoadError(name, "too large (decompression bomb)") from error
     except UnidentifiedImageError as error:
+        if _is_heif(stream, name):
+            HEIC.load(name)  # raises with the extra to install; installed but unreadable falls through
         raise ImageLoadError(name, "not an image") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageLoadError(name, "corrupt or truncated") from error
     _check_pixel_limit(image, name)
     _check_aspect_ratio(image, name)
     return image
+
+
+_HEIF_REGISTERED = threading.Event()
+
+
+def _register_heif_opener() -> None:
+    """Let Pillow open HEIC/HEIF files when ``pillow-heif`` is installed (once per process)."""
+    if not _HEIF_REGISTERED.is_set():
+        if HEIC.installed:
+            try:
+                importlib.import_module(HEIC.module).register_heif_opener()
+            except Exception:  # a broken install: HEIC files are then refused with the install hint
+                pass
+        _HEIF_REGISTERED.set()
+
+
+def _is_heif(stream, name: str) -> bool:
+    """An ISO media file with a HEIF brand, or a file named .heic/.heif."""
+    try:
+        stream.seek(0)
+        header = stream.read(12)
+    except (OSError, ValueError):
+        header = b""
+    return (header[4:8] == b"ftyp" and header[8:12] in HEIF_BRANDS) or Path(name).suffix.lower() in HEIC.extensions
 
 
 def _check_pixel_limit(image: Image.Image, name: str) -> None:
@@ -188,12 +305,31 @@ def _check_aspect_ratio(image: Image.Image, name: str) -> None:
                                   "not a picture.")
 
 
-def _upright_size(image: Image.Image) -> tuple[int, int]:
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1: upright), 1 when the EXIF data is malformed."""
     try:
-        orientation = image.getexif().get(ORIENTATION_TAG, 1)
+        return int(image.getexif().get(ORIENTATION_TAG, 1))
     except Exception:  # malformed EXIF: the picture itself is still usable
-        orientation = 1
-    return (image.height, image.width) if orientation in SWAPS_AXES else (image.width, image.height)
+        return 1
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    return (image.height, image.width) if _orientation(image) in SWAPS_AXES else (image.width, image.height)
+
+
+def _oriented_box(box: Box, size: tuple[int, int], orientation: int) -> Box:
+    """Where ``box`` of an image of ``size`` lands after the EXIF ``orientation`` is applied
+    (as :func:`PIL.ImageOps.exif_transpose` does it)."""
+    (left, top, right, bottom), (width, height) = box, size
+    return {
+        2: (width - right, top, width - left, bottom),  # mirrored
+        3: (width - right, height - bottom, width - left, height - top),  # turned 180°
+        4: (left, height - bottom, right, height - top),  # flipped
+        5: (top, left, bottom, right),  # transposed
+        6: (height - bottom, left, height - top, right),  # turned 90° clockwise
+        7: (height - bottom, width - right, height - top, width - left),  # transversed
+        8: (top, width - right, bottom, width - left),  # turned 90° anticlockwise
+    }.get(orientation, box)
 
 
 def _finish(image: Image.Image, name: str) -> Image.Image:
@@ -251,24 +387,29 @@ def _lab_to_rgb(image: Image.Image) -> Image.Image:
     return ImageCms.applyTransform(image, transform)
 
 
-def preprocess(image: Image.Image) -> np.ndarray:
+def preprocess(image: Image.Image, content: Optional[Box] = None) -> np.ndarray:
     """uint8 [224, 224, 3]: short side resized to 256 (bilinear), then the centre 224×224.
 
-    Only the source region under the crop is resized (``resize(box=...)``, the same pixels): a 1×10000
-    strip would otherwise become a 256×2,560,000 intermediate image (2 GB).
+    ``content`` is the region of ``image`` showing the whole picture (:attr:`Decoded.content`; default:
+    all of it), so a draft-decoded JPEG is cropped exactly where its full decode would be. Only the
+    source region under the crop is resized (``resize(box=...)``, the same pixels): a 1×10000 strip
+    would otherwise become a 256×2,560,000 intermediate image (2 GB).
     """
     image = to_rgb(image)
-    box = _crop_box(*image.size)
+    box = _crop_box(content or (0.0, 0.0, float(image.width), float(image.height)))
     return np.asarray(image.resize((CROP_SIZE, CROP_SIZE), Image.Resampling.BILINEAR, box=box), dtype=np.uint8)
 
 
-def _crop_box(width: int, height: int) -> tuple[float, float, float, float]:
-    """The region of a ``width``×``height`` image that becomes the centre crop after the resize."""
+def _crop_box(content: Box) -> Box:
+    """The part of ``content`` that becomes the centre crop after the resize."""
+    left, top, right, bottom = content
+    width, height = right - left, bottom - top
     scale = RESIZE_SHORT_SIDE / min(width, height)
     resized = (max(CROP_SIZE, round(width * scale)), max(CROP_SIZE, round(height * scale)))
     x_scale, y_scale = resized[0] / width, resized[1] / height
-    left, top = (resized[0] - CROP_SIZE) // 2, (resized[1] - CROP_SIZE) // 2
-    return left / x_scale, top / y_scale, (left + CROP_SIZE) / x_scale, (top + CROP_SIZE) / y_scale
+    crop_left, crop_top = (resized[0] - CROP_SIZE) // 2, (resized[1] - CROP_SIZE) // 2
+    return (left + crop_left / x_scale, top + crop_top / y_scale,
+            left + (crop_left + CROP_SIZE) / x_scale, top + (crop_top + CROP_SIZE) / y_scale)
 
 
 def make_thumbnail(image: Image.Image, size: int = 256) -> Image.Image:
@@ -338,10 +479,9 @@ def _lower_thread_priority() -> None:
 def _prepare(source: Any, thumbnail_size: Optional[int]) -> _Prepared:
     """Decode + preprocess (+ thumbnail) one image; runs in the decoder pool."""
     try:
-        draft_side = max(RESIZE_SHORT_SIDE, thumbnail_size or 0)
-        image, size = _load(source, draft_side)
-        thumbnail = make_thumbnail(image, thumbnail_size) if thumbnail_size else None
-        return _Prepared(preprocess(image), None, size, thumbnail)
+        decoded = decode_image(source, max(FAITHFUL_DRAFT_SIDE, thumbnail_size or 0))
+        thumbnail = make_thumbnail(decoded.image, thumbnail_size) if thumbnail_size else None
+        return _Prepared(preprocess(decoded.image, decoded.content), None, decoded.size, thumbnail)
     except ImageLoadError as error:
         return _Prepared(None, error, (0, 0), None)
     except Exception as error:  # an unexpected decoder failure still only costs this one image
@@ -404,36 +544,44 @@ class ImageEncoder(Encoder):
                     thumbnail_size: Optional[int] = None) -> Iterator[ImageOutcome]:
         """One :class:`ImageOutcome` per source, in input order; bad files get ``outcome.error``.
 
-        Decoding runs in a thread pool at most two batches ahead of the model; ``thumbnail_size``
-        adds a thumbnail to each outcome. As each batch finishes, ``progress`` gets a report (stage
-        "images", unit "images"). ``cancel`` is checked before each batch: paused blocks there,
-        cancelled raises :class:`~embedengine.tasks.Cancelled`; a cancel also interrupts the
-        running batch within ~0.1 s.
+        A pipeline keeps both cores busy: a thread pool decodes up to ``PIPELINE_DEPTH`` batches ahead,
+        and the model runs in its own thread, so the next batch is being encoded while the caller
+        handles this one (saving thumbnails, hashing, writing). ``thumbnail_size`` adds a thumbnail to
+        each outcome. As each batch is handed over, ``progress`` gets a report (stage "images", unit
+        "images"). ``cancel`` is checked before each batch (paused blocks there, cancelled raises
+        :class:`~embedengine.tasks.Cancelled`); a cancel also interrupts the running batch within ~0.1 s.
         """
         items = _as_list(sources)
         batch_size = max(1, int(batch_size or DEFAULT_BATCH_SIZE))
         meter = RateMeter(len(items))
         starts = deque(range(0, len(items), batch_size))
-        pool = ThreadPoolExecutor(self.decode_workers, "image-decode", initializer=_lower_thread_priority)
-        in_flight: deque[tuple[int, list[Future]]] = deque()
+        decoders = ThreadPoolExecutor(self.decode_workers, "image-decode", initializer=_lower_thread_priority)
+        model = ThreadPoolExecutor(1, "image-model")
+        in_flight: deque[tuple[int, Future]] = deque()
         try:
             while starts or in_flight:
-                while starts and len(in_flight) < 2:
+                while starts and len(in_flight) < PIPELINE_DEPTH:
                     start = starts.popleft()
-                    batch = items[start:start + batch_size]
-                    in_flight.append((start, [pool.submit(_prepare, s, thumbnail_size) for s in batch]))
+                    decoding = [decoders.submit(_prepare, s, thumbnail_size) for s in items[start:start + batch_size]]
+                    in_flight.append((start, model.submit(self._encode_batch, start, items, decoding, cancel)))
+                start, encoding = in_flight.popleft()
+                outcomes = encoding.result()
                 checkpoint(cancel)
-                start, futures = in_flight.popleft()
-                outcomes = self._encode_batch(start, items, [f.result() for f in futures], cancel)
-                done = start + len(futures)
+                done = start + len(outcomes)
                 emit(progress, Progress(stage="images", done=done, total=len(items), unit="images",
                                         rate=meter.rate(done), eta_s=meter.eta(done)))
                 yield from outcomes
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            for _, encoding in in_flight:
+                encoding.cancel()
+            decoders.shutdown(wait=True, cancel_futures=True)
+            model.shutdown(wait=True, cancel_futures=True)
 
-    def _encode_batch(self, start: int, items: list, prepared: list[_Prepared],
+    def _encode_batch(self, start: int, items: list, decoding: list[Future],
                       cancel: Optional[CancelToken]) -> list[ImageOutcome]:
+        """Wait for one batch's decoders, run the model on its good images (in the model thread)."""
+        prepared: list[_Prepared] = [future.result() for future in decoding]
+        checkpoint(cancel)
         good = [p.pixels for p in prepared if p.pixels is not None]
         embeddings, probs = self.run_model(np.stack(good), cancel) if good else (None, None)
         outcomes, row = [], 0

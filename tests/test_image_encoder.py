@@ -14,8 +14,11 @@ from PIL import Image
 
 from embedengine.errors import UserError
 from embedengine.image import (
+    FAITHFUL_DRAFT_SIDE,
+    IMAGE_EXTENSIONS,
     ImageEncoder,
     ImageLoadError,
+    decode_image,
     get_image_encoder,
     load_image,
     make_thumbnail,
@@ -24,6 +27,7 @@ from embedengine.image import (
 from embedengine.tasks import CancelToken, Cancelled
 
 ORIENTATION = 0x0112
+DEMO_PHOTOS = Path(__file__).resolve().parents[1] / "resources" / "images"
 
 
 @pytest.fixture(scope="module")
@@ -214,12 +218,53 @@ def test_large_jpeg_uses_draft_decoding(encoder, photos, tmp_path):
     big = Image.fromarray(photos["coffee"]).resize((1600, 1200), Image.Resampling.BICUBIC)
     (tmp_path / "big.jpg").write_bytes(_jpeg_bytes(big))
     drafted = load_image(tmp_path / "big.jpg")
-    assert 256 <= min(drafted.size) < 1200
+    assert FAITHFUL_DRAFT_SIDE <= min(drafted.size) < 1200
     full = load_image(tmp_path / "big.jpg", draft_side=0)
     assert full.size == (1600, 1200)
     (outcome,) = encoder.iter_encode([tmp_path / "big.jpg"])
     assert (outcome.width, outcome.height) == (1600, 1200)
-    assert cosine_distance(outcome.embedding, encoder.encode([full])[0]) < 0.005
+
+
+@pytest.fixture(scope="module")
+def demo_photos_and_big_jpegs(tmp_path_factory) -> list[Path]:
+    """The demo photos as shipped, and each one upscaled ×2, ×3 and ×4 (the largest draft at 1/8) and saved as JPEG quality 90."""
+    folder = tmp_path_factory.mktemp("big-jpegs")
+    paths = []
+    for path in sorted(DEMO_PHOTOS.iterdir()):
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        paths.append(path)
+        image = Image.open(path).convert("RGB")
+        for scale in (2, 3, 4):
+            target = folder / f"{path.stem}-x{scale}.jpg"
+            image.resize((image.width * scale, image.height * scale), Image.Resampling.BICUBIC).save(target, quality=90)
+            paths.append(target)
+    return paths
+
+
+def test_pipeline_embeddings_match_a_full_decode_of_real_photos(encoder, demo_photos_and_big_jpegs):
+    """Draft (DCT-scaled) JPEG decoding keeps every embedding within cosine 0.999 of decoding the whole file."""
+    paths = demo_photos_and_big_jpegs
+    drafted = [p for p in paths if load_image(p).size != Image.open(p).size]
+    assert len(drafted) >= 30  # the big JPEGs do go through draft decoding
+    pipeline = np.stack([o.embedding for o in encoder.iter_encode(paths)])
+    full = encoder.encode([load_image(p, draft_side=0) for p in paths])
+    cosines = np.sum(pipeline * full, axis=1) / (np.linalg.norm(pipeline, axis=1) * np.linalg.norm(full, axis=1))
+    worst = int(np.argmin(cosines))
+    assert cosines.min() >= 0.999, f"{paths[worst].name}: cosine {cosines.min():.5f} to its full decode"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_drafted_jpeg_is_cropped_where_its_full_decode_is(orientation):
+    """1923×1283 drafts to 962×642 with half a pixel of padding, which lands on the side each EXIF turn puts it."""
+    picture = Image.open(DEMO_PHOTOS / "china.jpg").resize((1923, 1283), Image.Resampling.BICUBIC)
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    data = _jpeg_bytes(picture, exif=exif.tobytes())
+    drafted, full = decode_image(data), decode_image(data, draft_side=0)
+    assert max(drafted.image.size) == 962 and drafted.size == full.size == full.image.size
+    difference = preprocess(drafted.image, drafted.content).astype(float) - preprocess(full.image).astype(float)
+    assert np.abs(difference).mean() < 1.0  # ignoring the padding (content box = whole image): 1.7
 
 
 # --------------------------------------------------------------------------- bad files
