@@ -95,3 +95,17 @@ def test_snippet_highlights_the_best_sentence():
     snippet, (start, end) = snippet_around(text, span, limit=120)
     assert snippet[start:end] == "The moon pulls the tides."
     assert len(snippet) <= 130 and snippet.startswith("…") and snippet.endswith("…")
+
+
+def test_text_files_without_an_extension_are_read_and_binaries_are_not(tmp_path):
+    """/usr/share/common-licenses holds GPL-3, LGPL-2.1, Apache-2.0, README: text with no real extension."""
+    from embedengine.documents.extract import extract, file_kind
+
+    for name in ("GPL-3", "LGPL-2.1", "Apache-2.0", "README"):
+        (tmp_path / name).write_text("You may copy and distribute verbatim copies of this licence document.\n")
+    (tmp_path / "program").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 8)
+    (tmp_path / "data.2").write_bytes(bytes(range(256)) * 4)
+    assert [file_kind(tmp_path / n) for n in ("GPL-3", "LGPL-2.1", "Apache-2.0", "README")] == ["text"] * 4
+    assert file_kind(tmp_path / "program") is None and file_kind(tmp_path / "data.2") is None
+    assert "verbatim copies" in extract(tmp_path / "LGPL-2.1").pages[0].text
+    assert file_kind(tmp_path / "archive.zip") is None  # a real extension is never sniffed

@@ -72,8 +72,10 @@ class Document:
 
 
 def file_kind(path: str | Path) -> Optional[str]:
+    """"text", "html", "pdf" or "image" by the file's extension; plain text by its content for the files
+    that carry no real extension (README, LICENSE, GPL-3, LGPL-2.1); None when not readable here."""
     suffix = Path(path).suffix.lower()
-    if suffix in TEXT_EXTENSIONS:
+    if suffix in TEXT_EXTENSIONS or (_extensionless(suffix) and _looks_like_text(path)):
         return "text"
     if suffix in HTML_EXTENSIONS:
         return "html"
@@ -82,6 +84,28 @@ def file_kind(path: str | Path) -> Optional[str]:
     if suffix in IMAGE_EXTENSIONS:
         return "image"
     return None
+
+
+SNIFF_BYTES = 8192  # read from an extensionless file to tell text from binary
+VERSION_SUFFIX = re.compile(r"\.\d+$")  # GFDL-1.2, LGPL-2.1, Apache-2.0: a version, not an extension
+
+
+def _extensionless(suffix: str) -> bool:
+    return not suffix or bool(VERSION_SUFFIX.fullmatch(suffix))
+
+
+def _looks_like_text(path: str | Path) -> bool:
+    """The file's first bytes are UTF-8 text without NUL bytes or other control characters."""
+    try:
+        with open_regular_file(path) as handle:
+            head = handle.read(SNIFF_BYTES)
+    except (OSError, NotRegularFile):
+        return False
+    if not head.strip() or b"\x00" in head:
+        return False
+    text = head.decode("utf-8", errors="ignore")
+    controls = sum(1 for char in text if ord(char) < 32 and char not in "\t\n\r\f")
+    return len(text) >= 0.95 * len(head) and controls <= len(text) // 100
 
 
 def read_bytes(path: str | Path) -> bytes:
