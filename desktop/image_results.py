@@ -215,6 +215,8 @@ class SearchResultsView(QWidget):
         cards.with_text(self, "\n".join(f"{h['path']}\t{h['score']:.3f}" for h in shown) or self.empty.text())
 
     def _empty_text(self) -> str:
+        if not self.hits and self.result.get("filters"):
+            return "No image meets the filters (they are listed above)."
         if not self.hits:
             return "No matching images. Index a folder, or try another label."
         best = self.hits[0]

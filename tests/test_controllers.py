@@ -15,6 +15,7 @@ from desktop.controllers.documents import (DEMO_COLLECTION as DOCS_DEMO, Documen
 from desktop.controllers.images import ImagesController
 from embedengine.documents import DocumentCollection
 from embedengine.errors import UserError
+from embedengine.image_filters import ImageFilters
 from embedengine.images_index import (DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_MIN_SIMILARITY, DEMO_COLLECTION,
                                       ImageCollection, demo_folder)
 
@@ -127,14 +128,61 @@ def test_images_commands(tmp_path):
                                                                         "collection": None})
     assert controller.parse("exclude none").args["patterns"] == []
     assert controller.parse("exclude").action == "error"
-    assert controller.parse("sports car") == Command("label_search", {"text": "sports car", "collection": None})
+    assert controller.parse("sports car") == Command("label_search", {"text": "sports car", "collection": None,
+                                                                      "filters": ImageFilters()})
     assert controller.parse("cat.jpg", {"image": "/p/cat.jpg", "label": "", "collection": "trips"}) == Command(
         "image_search", {"image": "/p/cat.jpg", "label": None, "collection": "trips",
-                         "min_score": DEFAULT_MIN_SIMILARITY})
+                         "min_score": DEFAULT_MIN_SIMILARITY, "filters": ImageFilters()})
     assert controller.parse("x", {"image": "/p/x.png", "label": "cat"}).args["label"] == "cat"
     assert controller.parse("index a", {"index": ["/a"], "collection": DEMO_COLLECTION}).args["collection"] == "photos"
     assert controller.parse("remove", {"remove": "/a", "collection": "trips"}) == Command(
         "remove", {"folder": "/a", "collection": "trips"})
+
+
+def test_images_filters_anywhere_in_a_typed_search(tmp_path):
+    controller = ImagesController(FakeSettings())
+    command = controller.parse("beach after:2024-01 camera:pixel")
+    assert command == Command("label_search", {"text": "beach", "collection": None,
+                                               "filters": ImageFilters("2024-01", camera="pixel")})
+    command = controller.parse(f'Before:2025 a dog  camera:"eos r5" size:1920x1080 folder:{tmp_path} on a beach')
+    assert command.args["text"] == "a dog on a beach"
+    assert command.args["filters"] == ImageFilters(before="2025", camera="eos r5", folder=str(tmp_path.resolve()),
+                                                   min_size="1920x1080")
+    assert controller.parse("after:2024-06 camera:canon") == Command(
+        "filter_search", {"filters": ImageFilters("2024-06", camera="canon"), "collection": None})
+    assert controller.parse("label ~ horse after:2020").args == {
+        "text": "horse", "collection": None, "filters": ImageFilters("2020")}
+    bad = controller.parse("beach after:yesterday")
+    assert bad.action == "error" and "'yesterday' is not a date" in bad.args["message"] and "2024-06" in bad.args["hint"]
+    assert controller.parse("after:2025 before:2024").action == "error"
+    dropped = controller.parse("x.jpg", {"image": "/p/x.jpg", "label": "cat camera:pixel"})
+    assert dropped.args["label"] == "cat" and dropped.args["filters"] == ImageFilters(camera="pixel")
+    assert controller.parse("x.jpg", {"image": "/p/x.jpg", "label": "after:1999"}).args["label"] is None
+    # without an image–text model, text ~ says where to get one; words stay a label search
+    missing = controller.parse("text ~ a dog on a beach")
+    assert missing.action == "error" and "Preferences" in missing.args["hint"]
+    assert controller.index_options() == {}
+
+
+def test_images_typed_text_goes_to_the_active_clip_model(tmp_path, monkeypatch, models_dir):
+    from clip_fixtures import build_tiny_clip, models_folder_with_built_models
+    from models.clip_tools import add_clip, remove_clip
+
+    monkeypatch.setenv("EMBEDSTUDIO_MODELS", str(models_folder_with_built_models(models_dir, tmp_path / "models")))
+    add_clip(build_tiny_clip(tmp_path / "tiny-clip"), "tiny")
+    settings = FakeSettings()
+    controller = ImagesController(settings)
+    assert controller.clip_model is None and controller.parse("a red car").action == "label_search"
+    controller.set_clip_model("tiny")
+    assert settings.values["images/clip_model"] == "tiny" and controller.index_options() == {"clip": "tiny"}
+    for text in ("a red car", "text ~ a red car", "TEXT~a red car"):
+        assert controller.parse(text) == Command("text_search", {"text": "a red car", "model": "tiny",
+                                                                 "filters": ImageFilters(), "collection": None})
+    assert controller.parse("red after:2024").args["filters"] == ImageFilters("2024")
+    assert controller.parse("label ~ sports car").action == "label_search"  # label meanings stay available
+    assert controller.source("trips", "text_search", "tiny") == "collection 'trips' · clip:tiny"
+    remove_clip("tiny")
+    assert controller.clip_model is None and controller.parse("a red car").action == "label_search"
 
 
 def test_images_similarity_threshold_is_a_kept_preference_that_image_searches_use():
@@ -155,6 +203,7 @@ def test_images_answers_name_the_collection_and_what_compared_the_images():
     assert controller.source() == "collection 'demo' · ResNet50"
     assert controller.source("trips", "duplicates") == "collection 'trips' · ResNet50 + sha256"
     assert controller.source(None, "label_search") == "collection 'demo' · ResNet50 ImageNet labels"
+    assert controller.source(None, "filter_search") == "collection 'demo' · EXIF date, camera and size"
 
 
 # -- selection ---------------------------------------------------------------------------------

@@ -1,24 +1,48 @@
 """The Images tab's state and grammar, without Qt.
 
 Typed: ``help`` (or ``?``, or nothing), ``dupes [threshold]``, ``index PATH``, ``remove PATH``, ``status``,
-``exclude PATTERNS`` (``exclude none`` clears them), otherwise a label search (``cat``). Payloads: a
-dropped or pasted picture ``{"image": path, "label": word}``, folders to index, a folder to remove.
-User folders never go into the demo collection (they go into "photos"). The similarity image results are
-cut at is a preference of the tab (``images/min_similarity``).
+``exclude PATTERNS`` (``exclude none`` clears them), otherwise a search: ``text ~ a dog on a beach`` by the
+active image–text (CLIP) model, ``label ~ horse`` by what the ImageNet labels mean, and plain text by the
+CLIP model when one is active, else by the labels. Filters go anywhere in a search (``beach after:2024-01
+camera:pixel``): ``after:``, ``before:``, ``camera:``, ``folder:``, ``size:`` (quote a value with spaces:
+``camera:"pixel 8"``); filters alone list the photos meeting them. Payloads: a dropped or pasted picture
+``{"image": path, "label": words and filters}``, folders to index, a folder to remove.
+User folders never go into the demo collection (they go into "photos"). Preferences of the tab: the
+similarity image results are cut at (``images/min_similarity``) and the active CLIP model
+(``images/clip_model``, one ``models add-clip`` added).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Optional
 
 from embedengine import images_index as engine
+from embedengine.clip import clip_method, registered_models
+from embedengine.errors import UserError
+from embedengine.image_filters import ImageFilters
 
 from .collection import CollectionController, Command, Settings, error_command
 
 EXCLUDE_HINT = "for example: exclude *.gif raw  (exclude none clears them)"
 MIN_SIMILARITY_KEY = "images/min_similarity"
+CLIP_MODEL_KEY = "images/clip_model"
 ENCODER_NAME = "ResNet50"
+FILTER_WORDS = {"after": "after", "before": "before", "camera": "camera", "folder": "folder", "size": "min_size",
+                "min-size": "min_size"}
+_FILTER = re.compile(r'(?<!\S)(after|before|camera|folder|min-size|size):("[^"]*"|\S+)', re.IGNORECASE)
+_TEXT = re.compile(r"^text\s*~\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^labels?\s*~\s*", re.IGNORECASE)
+NO_CLIP_HINT = ("add an image–text model in Preferences (Add model folder…) or with `embedstudio models add-clip "
+                "DIR`, then pick it there")
+
+
+def split_filters(text: str) -> tuple[str, ImageFilters]:
+    """The words of a query without its filters, and the filters (``beach after:2024-01`` → ``beach``, after
+    2024-01); a filter that does not parse is a :class:`UserError`."""
+    options = {FILTER_WORDS[key.lower()]: value.strip('"') for key, value in _FILTER.findall(text)}
+    return " ".join(_FILTER.sub(" ", text).split()), ImageFilters.parse(**options)
 
 
 class ImagesController(CollectionController):
@@ -26,7 +50,7 @@ class ImagesController(CollectionController):
     first_name = engine.DEMO_COLLECTION
     protected = frozenset({engine.DEMO_COLLECTION})
     create_on_open = False  # only indexing creates an image collection (the demo's first launch relies on it)
-    needs_folders = frozenset({"search", "search_by_label", "near_duplicates"})
+    needs_folders = frozenset({"search", "search_by_label", "search_text", "filter_images", "near_duplicates"})
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(engine.ImageCollection, settings)
@@ -42,8 +66,12 @@ class ImagesController(CollectionController):
     def parse(self, text: str, payload: Any = None) -> Command:
         name = (payload.get("collection") or None) if isinstance(payload, dict) else None
         if isinstance(payload, dict) and payload.get("image"):
-            return Command("image_search", {"image": str(payload["image"]), "label": payload.get("label") or None,
-                                            "collection": name, "min_score": self.min_similarity})
+            try:
+                label, filters = split_filters(payload.get("label") or "")
+            except UserError as error:
+                return error_command(str(error), error.hint)
+            return Command("image_search", {"image": str(payload["image"]), "label": label or None,
+                                            "collection": name, "min_score": self.min_similarity, "filters": filters})
         command = self.parse_payload(payload)
         if command is not None:
             return command
@@ -68,7 +96,43 @@ class ImagesController(CollectionController):
             if not patterns:
                 return error_command("exclude what?", EXCLUDE_HINT)
             return Command("exclude", {"patterns": [] if patterns == ["none"] else patterns, "collection": name})
-        return Command("label_search", {"text": text.strip(), "collection": name})
+        return self.parse_search(text, name)
+
+    def parse_search(self, text: str, name: Optional[str]) -> Command:
+        """A typed search: by text (CLIP), by label meaning, or by filters alone (see the module docstring)."""
+        try:
+            words, filters = split_filters(text)
+        except UserError as error:
+            return error_command(str(error), error.hint)
+        by_text, by_label = _TEXT.match(words), _LABEL.match(words)
+        words = words[(by_text or by_label).end():] if (by_text or by_label) else words
+        model = self.clip_model
+        if not words:
+            if by_text or by_label or not filters.active():
+                return error_command("search for what?", "for example: text ~ a dog on a beach, label ~ horse, "
+                                                         "after:2024-01")
+            return Command("filter_search", {"filters": filters, "collection": name})
+        if by_text or (model and not by_label):
+            if not model:
+                return error_command("no image–text model is active", NO_CLIP_HINT)
+            return Command("text_search", {"text": words, "model": model, "filters": filters, "collection": name})
+        return Command("label_search", {"text": words, "filters": filters, "collection": name})
+
+    # -- the active image–text (CLIP) model -----------------------------------------------------
+
+    @property
+    def clip_model(self) -> Optional[str]:
+        """The added CLIP model typed text goes to (None: none is picked, or it was removed since)."""
+        name = str(self.settings.value(CLIP_MODEL_KEY, "") or "")
+        return name if name and name in registered_models() else None
+
+    def set_clip_model(self, name: Optional[str]) -> None:
+        self.settings.setValue(CLIP_MODEL_KEY, name or "")
+
+    def index_options(self) -> dict:
+        """What the tab's index runs add: the active CLIP model (the collection then keeps it)."""
+        model = self.clip_model
+        return {"clip": model} if model else {}
 
     # -- the similarity threshold of image results ----------------------------------------------
 
@@ -86,7 +150,9 @@ class ImagesController(CollectionController):
 
     # -- what answers name as their source ------------------------------------------------------
 
-    def source(self, collection: Optional[str] = None, action: str = "image_search") -> str:
+    def source(self, collection: Optional[str] = None, action: str = "image_search", model: Optional[str] = None
+               ) -> str:
         """The "from …" line of an answer: the collection and what compared its images."""
-        how = {"label_search": f"{ENCODER_NAME} ImageNet labels", "duplicates": f"{ENCODER_NAME} + sha256"}
+        how = {"label_search": f"{ENCODER_NAME} ImageNet labels", "duplicates": f"{ENCODER_NAME} + sha256",
+               "filter_search": "EXIF date, camera and size", "text_search": clip_method(model or "")}
         return f"collection '{collection or self.selected}' · {how.get(action, ENCODER_NAME)}"

@@ -22,21 +22,32 @@ from desktop.controllers.images import ImagesController
 from desktop.image_results import DuplicateGroupView, DuplicatesView, SearchResultsView, if_alive, short_name
 from embedengine import images_index as engine
 from embedengine.image import IMAGE_EXTENSIONS
+from embedengine.image_filters import ImageFilters
 
 RESULTS_K = 30  # candidates fetched; the similarity threshold decides how many show
 INDEX_BATCH = 8  # images per model call while indexing: Cancel takes effect within one batch
 WELCOME = (
     "Drop a photo here, paste one (**Ctrl+V**) or **Pick image…** to find similar pictures. "
     "Type a word (**cat**) to find images by label; a word in the box while you drop a photo filters its results. "
+    "Filters: **after:2024-01 before:2025 camera:pixel folder:~/Pictures/trips size:1920x1080**. "
     "**dupes** groups near-duplicates · **index** a folder (or drop one) · **status** · **help**"
 )
-PLACEHOLDER = "cat  ·  dupes 0.9  ·  index ~/Pictures  ·  exclude *.gif  ·  status  ·  help   (drop or paste a photo)"
+PLACEHOLDER = ("cat  ·  beach after:2024-01 camera:pixel  ·  text ~ a dog on a beach  ·  dupes  ·  index ~/Pictures"
+               "  ·  help   (drop or paste a photo)")
 HELP_TEXT = """**Finding images**
 * Drop an image file onto this tab, paste one from the clipboard (Ctrl+V or **Paste**) or use **Pick image…**.
   The query picture need not be in the collection.
 * Type what you are looking for — **horse**, **a dog on a beach**, **something to drink** — to find images by
   what their ImageNet labels mean (the answer names the labels it counted). With a word in the box, a dropped or
   pasted photo only matches images whose labels mention that word.
+* **Filters** go anywhere in a search and combine with it: **after:2024-01** (taken from 1 January 2024 on),
+  **before:2025** (taken before 2025), **camera:pixel** (EXIF make or model), **folder:~/Pictures/trips**,
+  **size:1920x1080** (at least that large, either way round); quote a value with spaces (**camera:"eos r5"**).
+  Filters alone (**after:2024-06 camera:canon**) list the photos meeting them, newest first. The date is the
+  photo's EXIF date taken, else its file's date.
+* **Describe a photo** with an image–text (CLIP) model of your own: add its folder in **Preferences** and pick
+  it; **Re-index** then embeds the photos with it, and typed text (**a dog on a beach**, or
+  **text ~ a dog on a beach**) ranks them by what the text describes. **label ~ horse** still searches the labels.
 * Similar pictures show down to a similarity of 0.45 (pictures of other subjects stay below it); drag the
   slider in the answer, or press **Show more**, to change it: the tab keeps your setting.
 * Click a result for a larger preview: open it, show its folder, copy its path, or find **more like this**.
@@ -53,8 +64,21 @@ HELP_TEXT = """**Finding images**
   (**exclude none** clears)."""
 
 
+def describe_filters(filters: dict) -> str:
+    """``after 2024-01 · camera ~ pixel`` from a result's filters (as typed)."""
+    return ImageFilters(**{key: str(value) for key, value in filters.items()}).describe()
+
+
 def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def taken_text(hit: dict) -> str:
+    """``\ntaken 2024-03-15 12:30 · Google Pixel 8`` (the file's date says so); "" for older results."""
+    if not hit.get("taken"):
+        return ""
+    when = hit["taken"][:16].replace("T", " ") + ("" if hit.get("taken_from") == "exif" else " (file date)")
+    return f"\ntaken {when}" + (f" · {hit['camera']}" if hit.get("camera") else "")
 
 
 def label_text(labels: list, n: int = 3) -> str:
@@ -98,7 +122,8 @@ class ImagePreview(QDialog):
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.picture.setPixmap(pixmap_for(hit["path"], 640))
         layout.addWidget(self.picture)
-        layout.addWidget(cards.text(f"{hit['path']}\n{hit['width']}×{hit['height']} px · similarity {hit['score']:.3f}"))
+        layout.addWidget(cards.text(f"{hit['path']}\n{hit['width']}×{hit['height']} px · similarity {hit['score']:.3f}"
+                                    + taken_text(hit)))
         self.labels_list = cards.ranked_list([(name, p) for name, p in hit.get("labels", [])])
         layout.addWidget(self.labels_list)
         layout.addLayout(self._buttons())
@@ -168,7 +193,7 @@ class ImagesTab(CollectionTab):
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
 
     def index_options(self) -> dict:
-        return {"batch_size": INDEX_BATCH}
+        return {"batch_size": INDEX_BATCH, **self.controller.index_options()}
 
     def build_input_bar(self) -> None:
         self.buttons: dict[str, QPushButton] = {}
@@ -301,16 +326,23 @@ class ImagesTab(CollectionTab):
         if command.action == "help":
             card.finish("markdown", {"text": HELP_TEXT})
             return
-        source = self.controller.source(args.get("collection"), command.action)
+        source = self.controller.source(args.get("collection"), command.action, args.get("model"))
         if command.action == "image_search":
             card.run_task("image_search", call, "search", args["image"], k=RESULTS_K, label_filter=args["label"],
-                          min_score=args["min_score"], collection=args["collection"], source=source)
+                          min_score=args["min_score"], filters=args["filters"], collection=args["collection"],
+                          source=source)
         elif command.action == "duplicates":
             card.run_task("duplicates", call, "near_duplicates", args["threshold"], collection=args["collection"],
                           source=source)
+        elif command.action == "text_search":
+            card.run_task("image_search", call, "search_text", args["text"], k=RESULTS_K, model=args["model"],
+                          filters=args["filters"], collection=args["collection"], source=source)
+        elif command.action == "filter_search":
+            card.run_task("image_search", call, "filter_images", args["filters"], k=RESULTS_K,
+                          collection=args["collection"], source=source)
         else:
             card.run_task("image_search", call, "search_by_label", args["text"], k=RESULTS_K,
-                          collection=args["collection"], source=source)
+                          filters=args["filters"], collection=args["collection"], source=source)
 
     def recompute_duplicates(self, threshold: float, view: DuplicatesView) -> None:
         """Slider moved: regroup at the new threshold and update the same card."""
@@ -361,13 +393,18 @@ class ImagesTab(CollectionTab):
     def _search_header(self, result: dict) -> QWidget:
         lines = []
         if result["query"]:
-            lines.append(f"Most similar to {short_name(result['query'])}: looks like {label_text(result['query_labels'])}")
+            looks = f": looks like {label_text(result['query_labels'])}" if result["query_labels"] else ""
+            lines.append(f"Most similar to {short_name(result['query'])}{looks}")
+        if result.get("text"):
+            lines.append(f"Described as “{result['text']}” ({result.get('method')}, ranked by how well the text fits)")
         related = result.get("related_labels") or []
         if result["label_filter"] and related:
             lines.append(f"Looking for “{result['label_filter']}”: labels that mean it — "
                          f"{', '.join(name for name, _ in related[:6])}")
         elif result["label_filter"]:
             lines.append(f"Label filter: “{result['label_filter']}”")
+        if result.get("filters"):
+            lines.append(f"Filters: {describe_filters(result['filters'])}")
         lines.append(f"Searched {result['images']} images in '{result['collection']}' · "
                      f"encode {result['encode_ms']:.0f} ms · search {result['search_ms']:.1f} ms")
         text = cards.text("\n".join(lines))
