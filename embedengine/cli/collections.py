@@ -12,11 +12,13 @@ from typing import Callable, Optional
 
 from embedengine.collections.base import Collection
 from embedengine.collections.report import CollectionStatus, IndexReport
+from embedengine.cluster import RaySettings, on_cluster
 from embedengine.errors import UserError
 
 from .common import TerminalProgress, add_command, format_duration, format_removed
 
 IndexOptions = Callable[[argparse.Namespace], dict]
+LOCAL_RAY = "local"  # `--ray` without an address: start a local Ray instance
 
 
 def register_collection_commands(sub, kind: type[Collection], index_options: Optional[IndexOptions] = None
@@ -32,6 +34,7 @@ def register_collection_commands(sub, kind: type[Collection], index_options: Opt
     index.add_argument("--remove", action="append", default=[], type=Path, metavar="FOLDER",
                        help=f"take FOLDER out first: its {noun} leave the collection (repeatable)")
     collection_option(index, kind)
+    cluster_options(index)
 
     remove = add_command(sub, "remove", lambda args: run_remove(kind, args),
                          "take a folder out of a collection (your files stay where they are)", format_removed)
@@ -57,7 +60,35 @@ def collection_option(parser: argparse.ArgumentParser, kind: type[Collection]) -
                         help=f"collection name (default '{kind.default_name}')")
 
 
+def cluster_options(parser: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and the actor pool's options (:mod:`embedengine.cluster`)."""
+    defaults = RaySettings()
+    group = parser.add_argument_group("indexing on a Ray cluster (pip install 'embed-studio[cluster]')")
+    group.add_argument("--ray", nargs="?", const=LOCAL_RAY, default=None, metavar="ADDRESS",
+                       help="read and embed the new and changed files on Ray: the cluster at ADDRESS (auto, HOST:6379, "
+                            "ray://HOST:10001), or a local Ray instance without one; put it after the folders")
+    group.add_argument("--ray-batch-size", type=int, default=defaults.batch_size, metavar="N",
+                       help=f"files per actor call (default {defaults.batch_size})")
+    group.add_argument("--ray-concurrency", type=int, default=defaults.concurrency, metavar="N",
+                       help=f"actors, each loading the model once (default {defaults.concurrency})")
+    group.add_argument("--ray-cpus-per-actor", type=float, default=defaults.cpus_per_actor, metavar="N",
+                       help=f"CPUs (and model threads) per actor (default {defaults.cpus_per_actor:g})")
+    group.add_argument("--ray-gpus-per-actor", type=float, default=defaults.gpus_per_actor, metavar="N",
+                       help="GPUs per actor, e.g. 1 or 0.5 (default 0: CPU only; needs onnxruntime-gpu on the nodes)")
+
+
+def indexing_kind(kind: type[Collection], args: argparse.Namespace) -> type[Collection]:
+    """``kind``, or with ``--ray`` the same kind reading on a Ray cluster."""
+    if args.ray is None:
+        return kind
+    return on_cluster(kind, RaySettings(
+        address=None if args.ray == LOCAL_RAY else args.ray, batch_size=args.ray_batch_size,
+        concurrency=args.ray_concurrency, cpus_per_actor=args.ray_cpus_per_actor,
+        gpus_per_actor=args.ray_gpus_per_actor))
+
+
 def run_index(kind: type[Collection], args: argparse.Namespace, index_options: Optional[IndexOptions]) -> IndexReport:
+    kind = indexing_kind(kind, args)
     missing = [f for f in args.folders if not Path(f).expanduser().exists()]
     if missing:  # before creating the collection, so a typo leaves nothing behind
         raise UserError(f"{missing[0]} does not exist", hint="pass existing folders")
