@@ -460,6 +460,13 @@ class ImageCollection(Collection):
                             hint=index_hint + ": its vectors are made again")
         return model
 
+    def clip_ready(self, name: str) -> bool:
+        """Whether every image has ``clip:NAME`` vectors of the added model as it is now (else an index run with
+        ``clip=name`` makes what is missing)."""
+        info = {i.method: i for i in self.store.vector_sets()}.get(clip_method(name))
+        return (name in self.clip_models and info is not None and info.live_rows == self.count()
+                and _made_by_current_model(info.method, info.settings))
+
     def filter_images(self, filters: ImageFilters | dict, k: int = 50) -> ImageSearchResult:
         """The images meeting ``filters`` (at least one), most recently taken first; each scores 1."""
         filters = ImageFilters.coerce(filters)

@@ -66,6 +66,7 @@ def test_index_with_a_clip_model_then_search_by_text(with_clip):
         assert report.embedded == {METHOD: len(photos), METHOD_CLIP: len(photos)}
         status = collection.status()
         assert status.methods == [METHOD, METHOD_CLIP] and status.pending == {METHOD_CLIP: 0}
+        assert collection.clip_ready(MODEL)
         for colour in COLOURS:
             result = collection.search_text(colour, k=len(photos))
             assert result.method == METHOD_CLIP and result.text == colour and len(result.hits) == len(photos)
@@ -99,17 +100,20 @@ def test_a_model_replaced_under_the_same_name_is_embedded_again(with_clip, tiny_
         config = json.loads((other / "visual" / "preprocess_cfg.json").read_text())
         (other / "visual" / "preprocess_cfg.json").write_text(json.dumps({**config, "interpolation": "bilinear"}))
         add_clip(other, MODEL, replace=True)
+        assert not collection.clip_ready(MODEL)
         with pytest.raises(UserError, match="changed since collection 'mine' was indexed") as raised:
             collection.search_text("red")
         assert "index" in raised.value.hint
         report = collection.index()
         assert report.embedded == {METHOD_CLIP: collection.count()}  # all of them, with the new model
         assert_ranked_by_colour(collection.search_text("red", k=20).hits, "red", demo_photos())
+        assert collection.clip_ready(MODEL)
 
 
 def test_without_the_model_searches_say_how_to_get_it(with_clip):
     with ImageCollection("plain", create=True) as collection:
         collection.index([demo_folder()])
+        assert not collection.clip_ready(MODEL)
         with pytest.raises(UserError, match="not indexed with an image–text") as raised:
             collection.search_text("red")
         assert "--clip" in raised.value.hint and "add-clip" in raised.value.hint

@@ -22,8 +22,9 @@ from embedengine import images_index as engine
 from embedengine.clip import clip_method, registered_models
 from embedengine.errors import UserError
 from embedengine.image_filters import ImageFilters
+from embedengine.tasks import Cancelled
 
-from .collection import CollectionController, Command, Settings, error_command
+from .collection import NO_FOLDERS_HINT, CollectionController, Command, Settings, error_command
 
 EXCLUDE_HINT = "for example: exclude *.gif raw  (exclude none clears them)"
 MIN_SIMILARITY_KEY = "images/min_similarity"
@@ -117,6 +118,17 @@ class ImagesController(CollectionController):
                 return error_command("no image–text model is active", NO_CLIP_HINT)
             return Command("text_search", {"text": words, "model": model, "filters": filters, "collection": name})
         return Command("label_search", {"text": words, "filters": filters, "collection": name})
+
+    def search_text(self, text: str, model: str, filters: ImageFilters, k: int, collection: Optional[str] = None,
+                    progress=None, cancel=None) -> engine.ImageSearchResult:
+        """Text → image search with ``model`` (for a worker thread); a collection not yet embedded with the model
+        (or with a changed one) is first brought up to date with it by an index run, whose progress shows."""
+        with self.using(collection) as images:
+            if not images.roots():
+                raise UserError(f"collection '{images.name}' has no folders yet", hint=NO_FOLDERS_HINT)
+            if not images.clip_ready(model) and images.index(clip=model, progress=progress, cancel=cancel).cancelled:
+                raise Cancelled()
+            return images.search_text(text, k=k, model=model, filters=filters)
 
     # -- the active image–text (CLIP) model -----------------------------------------------------
 

@@ -46,8 +46,8 @@ HELP_TEXT = """**Finding images**
   Filters alone (**after:2024-06 camera:canon**) list the photos meeting them, newest first. The date is the
   photo's EXIF date taken, else its file's date.
 * **Describe a photo** with an image–text (CLIP) model of your own: add its folder in **Preferences** and pick
-  it; **Re-index** then embeds the photos with it, and typed text (**a dog on a beach**, or
-  **text ~ a dog on a beach**) ranks them by what the text describes. **label ~ horse** still searches the labels.
+  it; typed text (**a dog on a beach**, or **text ~ a dog on a beach**) then ranks the photos by what the text
+  describes (the first search embeds the collection with the model). **label ~ horse** still searches the labels.
 * Similar pictures show down to a similarity of 0.45 (pictures of other subjects stay below it); drag the
   slider in the answer, or press **Show more**, to change it: the tab keeps your setting.
 * Click a result for a larger preview: open it, show its folder, copy its path, or find **more like this**.
@@ -335,8 +335,8 @@ class ImagesTab(CollectionTab):
             card.run_task("duplicates", call, "near_duplicates", args["threshold"], collection=args["collection"],
                           source=source)
         elif command.action == "text_search":
-            card.run_task("image_search", call, "search_text", args["text"], k=RESULTS_K, model=args["model"],
-                          filters=args["filters"], collection=args["collection"], source=source)
+            card.run_task("image_search", self.controller.search_text, args["text"], args["model"], args["filters"],
+                          RESULTS_K, collection=args["collection"], source=source)
         elif command.action == "filter_search":
             card.run_task("image_search", call, "filter_images", args["filters"], k=RESULTS_K,
                           collection=args["collection"], source=source)

@@ -390,3 +390,63 @@ def test_every_images_answer_names_its_source(qtbot, tab, tmp_path, drop_files):
     type_query(qtbot, tab, "dupes 0.5")
     assert last_answer(qtbot, tab, "duplicates").result_json["source"] == "collection 'demo' · ResNet50 + sha256"
 
+
+
+def test_typed_filters_narrow_a_search_and_the_card_shows_them(qtbot, tab):
+    large = sorted(str(p) for p in DEMO.iterdir() if p.suffix != ".md" and max(Image.open(p).size) >= 1000)
+    type_query(qtbot, tab, "size:1000 after:1990")  # filters alone: the photos meeting them
+    listed = last_answer(qtbot, tab, "image_search")
+    assert sorted(grid_paths(listed)) == large and len(large) == 2
+    assert "Filters: after 1990 · at least 1000" in listed.as_text()
+    assert listed.source_label.text() == "from collection 'demo' · EXIF date, camera and size"
+
+    type_query(qtbot, tab, "cat size:400")  # the cat photo is 451×300
+    assert [Path(p).name for p in grid_paths(last_answer(qtbot, tab, "image_search"))] == ["chelsea.png"]
+    type_query(qtbot, tab, "cat size:500")
+    narrowed = last_answer(qtbot, tab, "image_search")
+    assert narrowed.result_json["hits"] == [] and narrowed.result_json["filters"] == {"min_size": "500"}
+    assert "No image meets the filters" in narrowed.as_text() and "Filters: at least 500" in narrowed.as_text()
+
+    type_query(qtbot, tab, "cat after:yesterday")
+    error = last_answer(qtbot, tab, "error")
+    assert "'yesterday' is not a date" in error.as_text()
+
+
+def test_an_added_clip_model_takes_typed_text(qtbot, tab, ctx, tmp_path, monkeypatch, models_dir):
+    """Preferences adds the tiny model (checked off the UI thread) and picks it; typed text then ranks the demo
+    photos by the model (it scores 'red' by a photo's redness), the first search embedding them with it."""
+    from clip_fixtures import build_tiny_clip, expected_colour_scores, models_folder_with_built_models
+    from desktop.preferences import PreferencesDialog
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    monkeypatch.setenv("EMBEDSTUDIO_MODELS", str(models_folder_with_built_models(models_dir, tmp_path / "models")))
+    dialog = PreferencesDialog(ctx)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    clip = dialog.clip_models
+    clip.add_folder(str(tmp_path))  # not a model folder: refused with the reason
+    qtbot.waitUntil(lambda: clip.task.state == "failed" and clip.add_button.isEnabled())
+    assert "Not added" in clip.status.text() and "config.json is missing" in clip.status.text()
+    clip.add_folder(str(build_tiny_clip(tmp_path / "tiny")))
+    qtbot.waitUntil(lambda: clip.task.state == "finished" and clip.add_button.isEnabled())
+    assert "Added tiny" in clip.status.text() and clip.picker.currentData() == "tiny"
+    qtbot.mouseClick(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok),
+                     Qt.MouseButton.LeftButton)
+    assert ctx.settings.value("images/clip_model") == "tiny"
+
+    type_query(qtbot, tab, "red")  # the first text search embeds the collection with the model, then ranks
+    card = last_answer(qtbot, tab, "image_search")
+    photos = [p for p in DEMO.iterdir() if p.suffix != ".md"]
+    with ImageCollection.open(DEMO_COLLECTION) as demo:
+        assert demo.clip_models == ["tiny"] and demo.status().pending == {"clip:tiny": 0}
+    assert card.result_json["method"] == "clip:tiny" and card.source_label.text() == "from collection 'demo' · clip:tiny"
+    redness = {str(p): expected_colour_scores(Image.open(p), 0) for p in photos}
+    assert grid_paths(card)[:2] == sorted(redness, key=lambda p: -redness[p])[:2]  # the astronaut, then the cat
+    assert len(grid_paths(card)) == len(photos) and "Described as “red”" in card.as_text()
+
+    type_query(qtbot, tab, "text ~ red size:1000")
+    large = last_answer(qtbot, tab, "image_search")
+    assert [Path(p).name for p in grid_paths(large)] == ["retina.jpg", "hubble_deep_field.jpg"]
+    type_query(qtbot, tab, "label ~ cat")  # label meanings stay available
+    labels = last_answer(qtbot, tab, "image_search")
+    assert [Path(p).name for p in grid_paths(labels)] == ["chelsea.png"] and "ImageNet labels" in labels.source_label.text()
