@@ -38,7 +38,7 @@ from embedengine.tasks import Cancelled
 
 from .common import emit, emit_error
 
-AREAS = ("encode", "word2vec", "docs", "images")
+AREAS = ("encode", "word2vec", "docs", "images", "maps")
 ERROR_LOG = Path("logs") / "cli-errors.log"  # under data_home()
 ERROR_LOG_MAX_BYTES = 1 << 20  # then it is moved to cli-errors.log.1 and a new one started
 
