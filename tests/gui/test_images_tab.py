@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 from PySide6.QtCore import QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QGuiApplication, QImage, QWheelEvent
-from PySide6.QtWidgets import QApplication, QPushButton, QRadioButton
+from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QRadioButton
 
 from desktop.chat import cards
 from desktop.chat.cards import ImageGrid
@@ -399,6 +399,9 @@ def test_typed_filters_narrow_a_search_and_the_card_shows_them(qtbot, tab):
     assert sorted(grid_paths(listed)) == large and len(large) == 2
     assert "Filters: after 1990 · at least 1000" in listed.as_text()
     assert listed.source_label.text() == "from collection 'demo' · EXIF date, camera and size"
+    qtbot.mouseClick(listed.findChildren(ImageGrid)[0].tiles[0], Qt.MouseButton.LeftButton)
+    shown = "\n".join(label.text() for label in tab.preview.findChildren(QLabel))
+    assert "taken " in shown and "(file date)" in shown  # the demo photos carry no EXIF date
 
     type_query(qtbot, tab, "cat size:400")  # the cat photo is 451×300
     assert [Path(p).name for p in grid_paths(last_answer(qtbot, tab, "image_search"))] == ["chelsea.png"]
