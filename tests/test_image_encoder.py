@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import struct
+import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -15,7 +18,10 @@ from PIL import Image
 from embedengine.errors import UserError
 from embedengine.image import (
     FAITHFUL_DRAFT_SIDE,
+    HEIC,
     IMAGE_EXTENSIONS,
+    KNOWN_IMAGE_EXTENSIONS,
+    RAW,
     ImageEncoder,
     ImageLoadError,
     decode_image,
@@ -27,7 +33,8 @@ from embedengine.image import (
 from embedengine.tasks import CancelToken, Cancelled
 
 ORIENTATION = 0x0112
-DEMO_PHOTOS = Path(__file__).resolve().parents[1] / "resources" / "images"
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_PHOTOS = ROOT / "resources" / "images"
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +234,7 @@ def test_large_jpeg_uses_draft_decoding(encoder, photos, tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_photos_and_big_jpegs(tmp_path_factory) -> list[Path]:
-    """The demo photos as shipped, and each one upscaled ×2, ×3 and ×4 (the largest draft at 1/8) and saved as JPEG quality 90."""
+    """The demo photos as shipped, and each upscaled ×1.5 to ×4 (drafts down to 1/8), saved as JPEG quality 90."""
     folder = tmp_path_factory.mktemp("big-jpegs")
     paths = []
     for path in sorted(DEMO_PHOTOS.iterdir()):
@@ -235,9 +242,10 @@ def demo_photos_and_big_jpegs(tmp_path_factory) -> list[Path]:
             continue
         paths.append(path)
         image = Image.open(path).convert("RGB")
-        for scale in (2, 3, 4):
+        for scale in (1.5, 2, 3, 4):
             target = folder / f"{path.stem}-x{scale}.jpg"
-            image.resize((image.width * scale, image.height * scale), Image.Resampling.BICUBIC).save(target, quality=90)
+            size = (round(image.width * scale), round(image.height * scale))
+            image.resize(size, Image.Resampling.BICUBIC).save(target, quality=90)
             paths.append(target)
     return paths
 
@@ -246,7 +254,7 @@ def test_pipeline_embeddings_match_a_full_decode_of_real_photos(encoder, demo_ph
     """Draft (DCT-scaled) JPEG decoding keeps every embedding within cosine 0.999 of decoding the whole file."""
     paths = demo_photos_and_big_jpegs
     drafted = [p for p in paths if load_image(p).size != Image.open(p).size]
-    assert len(drafted) >= 30  # the big JPEGs do go through draft decoding
+    assert {p for p in paths if p.stem.endswith(("-x3", "-x4"))} <= set(drafted)  # the big JPEGs are drafted
     pipeline = np.stack([o.embedding for o in encoder.iter_encode(paths)])
     full = encoder.encode([load_image(p, draft_side=0) for p in paths])
     cosines = np.sum(pipeline * full, axis=1) / (np.linalg.norm(pipeline, axis=1) * np.linalg.norm(full, axis=1))
@@ -372,3 +380,143 @@ def test_shared_encoder_is_cached(models_dir):
     first = get_image_encoder()
     assert first is get_image_encoder()
     assert first.dim == 2048 and len(first.labels) == 1000 and first.provider_label
+
+
+# --------------------------------------------------------------------------- pipeline
+
+def test_next_batch_is_encoded_while_the_caller_handles_this_one(encoder, photos, monkeypatch):
+    """The model runs in its own thread: it encodes batch 2 while the caller still holds batch 1."""
+    model_threads: list[str] = []
+    second_batch_done = threading.Event()
+    run_model = encoder.run_model
+
+    def recording_run_model(pixels, cancel=None):
+        result = run_model(pixels, cancel)
+        model_threads.append(threading.current_thread().name)
+        if len(model_threads) == 2:
+            second_batch_done.set()
+        return result
+
+    monkeypatch.setattr(encoder, "run_model", recording_run_model)
+    outcomes = encoder.iter_encode([Image.fromarray(a) for a in photos.values()], batch_size=2)
+    first = next(outcomes)  # the caller now works on batch 1 and asks for nothing more
+    assert second_batch_done.wait(timeout=120), "batch 2 waited for the caller"
+    rest = list(outcomes)
+    assert [o.index for o in [first, *rest]] == list(range(6)) and all(o.ok for o in rest)
+    assert len(model_threads) == 3 and all(name.startswith("image-model") for name in model_threads)
+
+
+def test_leaving_early_stops_the_pipeline_threads(encoder, photos):
+    outcomes = encoder.iter_encode([Image.fromarray(a) for a in photos.values()] * 3, batch_size=2)
+    assert next(outcomes).index == 0
+    outcomes.close()
+    assert not [t.name for t in threading.enumerate() if t.name.startswith(("image-model", "image-decode"))]
+
+
+# --------------------------------------------------------------------------- HEIC and RAW (optional extras)
+
+HEIF_START = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"  # the first box of an iPhone photo
+
+
+def test_heic_photo_embeds_like_its_original_or_is_skipped_naming_the_extra(encoder, tmp_path):
+    original = DEMO_PHOTOS / "astronaut.jpg"
+    heic, misnamed = tmp_path / "astronaut.heic", tmp_path / "exported.jpg"  # phones' exports keep HEIC inside .jpg
+    if HEIC.installed:
+        import pillow_heif
+
+        pillow_heif.from_pillow(Image.open(original)).save(heic, quality=90)
+        misnamed.write_bytes(heic.read_bytes())
+        assert {".heic", ".heif"} <= IMAGE_EXTENSIONS
+        from_heic, from_misnamed, from_jpeg = encoder.iter_encode([heic, misnamed, original])
+        assert from_heic.ok and from_misnamed.ok and (from_heic.width, from_heic.height) == (512, 512)
+        assert cosine_distance(from_heic.embedding, from_jpeg.embedding) <= 0.005  # measured: 0.0002
+        assert encoder.top_labels(from_heic.probs, 1)[0][0] == encoder.top_labels(from_jpeg.probs, 1)[0][0]
+    else:
+        heic.write_bytes(HEIF_START + bytes(200))
+        misnamed.write_bytes(heic.read_bytes())
+        assert ".heic" not in IMAGE_EXTENSIONS and ".heic" in KNOWN_IMAGE_EXTENSIONS
+        reasons = [o.error.reason for o in encoder.iter_encode([heic, misnamed])]
+        assert reasons == [HEIC.missing_reason] * 2 == ["HEIC needs: pip install 'embed-studio[heic]'"] * 2
+
+
+def test_raw_photo_develops_like_its_original_or_is_skipped_naming_the_extra(encoder, tmp_path):
+    original = DEMO_PHOTOS / "chelsea.png"
+    dng = tmp_path / "chelsea.dng"
+    _write_dng(dng, Image.open(original).convert("RGB"))
+    if RAW.installed:
+        assert {".dng", ".cr2", ".nef", ".arw", ".rw2", ".orf"} <= IMAGE_EXTENSIONS
+        from_raw, from_png = encoder.iter_encode([dng, original])
+        assert from_raw.ok and (from_raw.width, from_raw.height) == (450, 300)  # the full size, decoded at half
+        assert cosine_distance(from_raw.embedding, from_png.embedding) <= 0.07  # measured: 0.036 (LibRaw's own tone curve)
+        assert encoder.top_labels(from_raw.probs, 1)[0][0] == encoder.top_labels(from_png.probs, 1)[0][0] == "Egyptian cat"
+    else:
+        assert ".dng" not in IMAGE_EXTENSIONS and ".dng" in KNOWN_IMAGE_EXTENSIONS
+        (outcome,) = encoder.iter_encode([dng])
+        assert outcome.error.reason == RAW.missing_reason == "RAW needs: pip install 'embed-studio[raw]'"
+
+
+def test_without_the_extras_heic_and_raw_files_are_skipped_with_the_reason(tmp_path):
+    """In a process where pillow_heif and rawpy cannot be imported (as when the extras are not installed)."""
+    heic, misnamed, dng = tmp_path / "photo.heic", tmp_path / "exported.jpg", tmp_path / "photo.dng"
+    for path in (heic, misnamed):
+        path.write_bytes(HEIF_START + bytes(200))
+    _write_dng(dng, Image.open(DEMO_PHOTOS / "chelsea.png").convert("RGB"))
+    script = (
+        "import json, sys\n"
+        "sys.modules['pillow_heif'] = sys.modules['rawpy'] = None  # import fails: not installed\n"
+        "from embedengine.image import IMAGE_EXTENSIONS, ImageLoadError, load_image\n"
+        "reasons = []\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        load_image(path)\n"
+        "        reasons.append('decoded')\n"
+        "    except ImageLoadError as error:\n"
+        "        reasons.append(error.reason)\n"
+        "print(json.dumps({'reasons': reasons, 'extensions': sorted(IMAGE_EXTENSIONS)}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(heic), str(misnamed), str(dng)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["reasons"] == ["HEIC needs: pip install 'embed-studio[heic]'"] * 2 + [
+        "RAW needs: pip install 'embed-studio[raw]'"]
+    assert result["extensions"] == [".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"]
+
+
+XYZ_TO_LINEAR_SRGB = [3.2406, -1.5372, -0.4986, -0.9689, 1.8758, 0.0415, 0.0557, -0.2040, 1.0570]
+
+
+def _write_dng(path: Path, image: Image.Image) -> None:
+    """A minimal uncompressed DNG, as a camera writes it: the photo's linear light as a 16-bit RGGB mosaic."""
+    light = np.asarray(image, np.float64) / 255
+    light = np.where(light <= 0.04045, light / 12.92, ((light + 0.055) / 1.055) ** 2.4)  # sRGB → linear
+    height, width = light.shape[0] // 2 * 2, light.shape[1] // 2 * 2
+    mosaic = np.empty((height, width))
+    for row, column, channel in ((0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 2)):  # R G / G B
+        mosaic[row::2, column::2] = light[row:height:2, column:width:2, channel]
+    pixels = np.round(mosaic * 65535).astype("<u2").tobytes()
+    ascii_, short, long_, rational, srational, byte = 2, 3, 4, 5, 10, 1
+    tags = [  # (tag, type, values): baseline TIFF, then the CFA and DNG tags LibRaw reads
+        (254, long_, [0]), (256, long_, [width]), (257, long_, [height]), (258, short, [16]), (259, short, [1]),
+        (262, short, [32803]), (271, ascii_, b"Embed Studio\0"), (272, ascii_, b"Test camera\0"),
+        (273, long_, [0]), (274, short, [1]), (277, short, [1]), (278, long_, [height]),
+        (279, long_, [len(pixels)]), (284, short, [1]), (33421, short, [2, 2]), (33422, byte, [0, 1, 1, 2]),
+        (50706, byte, [1, 4, 0, 0]), (50708, ascii_, b"Embed Studio Test camera\0"), (50714, long_, [0]),
+        (50717, long_, [65535]), (50721, srational, [(round(v * 10000), 10000) for v in XYZ_TO_LINEAR_SRGB]),
+        (50728, rational, [(1, 1)] * 3), (50778, short, [21]),
+    ]
+    layout = {byte: "B", ascii_: "B", short: "H", long_: "I", rational: "II", srational: "ii"}
+    encoded = [(tag, kind, len(values), bytes(values) if kind == ascii_ else
+                b"".join(struct.pack("<" + layout[kind], *(v if isinstance(v, tuple) else (v,))) for v in values))
+               for tag, kind, values in tags]
+    extra_at = 8 + 2 + 12 * len(encoded) + 4
+    pixels_at = extra_at + sum(len(raw) + len(raw) % 2 for *_, raw in encoded if len(raw) > 4)
+    directory, extra = struct.pack("<H", len(encoded)), b""
+    for tag, kind, count, raw in encoded:
+        raw = struct.pack("<I", pixels_at) if tag == 273 else raw
+        if len(raw) <= 4:
+            directory += struct.pack("<HHI", tag, kind, count) + raw.ljust(4, b"\0")
+        else:
+            directory += struct.pack("<HHII", tag, kind, count, extra_at + len(extra))
+            extra += raw + b"\0" * (len(raw) % 2)
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + directory + struct.pack("<I", 0) + extra + pixels)
