@@ -99,7 +99,7 @@ def _exif_text(value: Any) -> str:
 
 
 def camera_name(make: str, model: str) -> str:
-    """``Google Pixel 7``; the make only once when the model repeats it (``Canon Canon EOS R5`` → ``Canon EOS R5``)."""
+    """``Google Pixel 7``; the make said once when the model repeats it (``Canon``, ``Canon EOS R5``)."""
     if make and model.lower().startswith(make.split()[0].lower()):
         return model
     return " ".join(part for part in (make, model) if part)
@@ -192,7 +192,8 @@ class ImageFilters(Result):
         taken = str(payload.get("taken") or "")
         if (start and not start <= taken) or (end and not (taken and taken < end)):
             return False
-        if self.camera and self.camera.lower() not in f"{payload.get('make') or ''} {payload.get('model') or ''}".lower():
+        camera = f"{payload.get('make') or ''} {payload.get('model') or ''}".lower()
+        if self.camera and self.camera.lower() not in camera:
             return False
         if self.folder and not is_within(path, self.folder):
             return False

@@ -270,8 +270,8 @@ class ImageCollection(Collection):
                 checkpoint(cancel)
                 chunk = items[start:start + COMMIT_EVERY]
                 entries = [_with_facts(item, records[item.path]) for item in chunk]
-                self.store.write_batch(entries, {m: matrices[m].rows_as_float32(np.array([rows[m][i.id] for i in chunk]))
-                                                 for m in methods})
+                kept = {m: matrices[m].rows_as_float32(np.array([rows[m][i.id] for i in chunk])) for m in methods}
+                self.store.write_batch(entries, kept)
         self.store.set_meta(FACTS_META, FACTS_VERSION)
         return len(stale)
 

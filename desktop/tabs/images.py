@@ -396,7 +396,7 @@ class ImagesTab(CollectionTab):
             looks = f": looks like {label_text(result['query_labels'])}" if result["query_labels"] else ""
             lines.append(f"Most similar to {short_name(result['query'])}{looks}")
         if result.get("text"):
-            lines.append(f"Described as “{result['text']}” ({result.get('method')}, ranked by how well the text fits)")
+            lines.append(f"Described as “{result['text']}” ({result.get('method')}: ranked by how well it fits)")
         related = result.get("related_labels") or []
         if result["label_filter"] and related:
             lines.append(f"Looking for “{result['label_filter']}”: labels that mean it — "

@@ -48,7 +48,8 @@ def register(subparsers) -> None:
     search.add_argument("--camera", default=None, metavar="TEXT",
                         help="only images whose EXIF camera make or model contains TEXT ('pixel')")
     search.add_argument("--folder", default=None, type=Path, metavar="PATH", help="only images in PATH or below")
-    search.add_argument("--min-size", default=None, metavar="WxH", help=f"only images at least this large ({SIZE_HINT})")
+    search.add_argument("--min-size", default=None, metavar="WxH",
+                        help=f"only images at least this large ({SIZE_HINT})")
     collection_option(search, ImageCollection)
 
     dupes = add_command(sub, "dupes", run_dupes, "group near-duplicate images (resized, recompressed, cropped copies)",
@@ -68,7 +69,8 @@ def run_search(args: argparse.Namespace) -> ImageSearchResult:
     if args.k < 1:
         raise UserError("-k must be at least 1")
     if args.image is not None and args.text:
-        raise UserError("give a query IMAGE or --text, not both", hint="embedstudio images search --text 'a dog on a beach'")
+        raise UserError("give a query IMAGE or --text, not both",
+                        hint="embedstudio images search --text 'a dog on a beach'")
     filters = ImageFilters.parse(args.after, args.before, args.camera, args.folder, args.min_size)
     if args.image is None and not (args.label or args.text or filters.active()):
         raise UserError("give a query IMAGE, --text, --label WORD or a filter (--after, --camera, …)",
@@ -117,7 +119,7 @@ def format_search(result: ImageSearchResult) -> str:
 
 
 def _facts(hit) -> str:
-    taken = f"{hit.taken[:16].replace('T', ' ')}{'' if hit.taken_from == 'exif' else ' (file date)'}" if hit.taken else ""
+    taken = hit.taken[:16].replace("T", " ") + ("" if hit.taken_from == "exif" else " (file date)") if hit.taken else ""
     return "".join(f"  {part}" for part in (taken, hit.camera) if part)
 
 

@@ -442,7 +442,8 @@ def test_an_added_clip_model_takes_typed_text(qtbot, tab, ctx, tmp_path, monkeyp
     photos = [p for p in DEMO.iterdir() if p.suffix != ".md"]
     with ImageCollection.open(DEMO_COLLECTION) as demo:
         assert demo.clip_models == ["tiny"] and demo.status().pending == {"clip:tiny": 0}
-    assert card.result_json["method"] == "clip:tiny" and card.source_label.text() == "from collection 'demo' · clip:tiny"
+    assert card.result_json["method"] == "clip:tiny"
+    assert card.source_label.text() == "from collection 'demo' · clip:tiny"
     redness = {str(p): expected_colour_scores(Image.open(p), 0) for p in photos}
     assert grid_paths(card)[:2] == sorted(redness, key=lambda p: -redness[p])[:2]  # the astronaut, then the cat
     assert len(grid_paths(card)) == len(photos) and "Described as “red”" in card.as_text()
@@ -452,4 +453,5 @@ def test_an_added_clip_model_takes_typed_text(qtbot, tab, ctx, tmp_path, monkeyp
     assert [Path(p).name for p in grid_paths(large)] == ["retina.jpg", "hubble_deep_field.jpg"]
     type_query(qtbot, tab, "label ~ cat")  # label meanings stay available
     labels = last_answer(qtbot, tab, "image_search")
-    assert [Path(p).name for p in grid_paths(labels)] == ["chelsea.png"] and "ImageNet labels" in labels.source_label.text()
+    assert [Path(p).name for p in grid_paths(labels)] == ["chelsea.png"]
+    assert "ImageNet labels" in labels.source_label.text()
