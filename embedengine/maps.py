@@ -544,6 +544,18 @@ def make_map(space: Space, method: str = "auto", progress: Optional[ProgressCall
                       False, 0, 0, True, params)
 
 
+def saved_layouts(file: str | Path) -> dict[str, str]:
+    """The saved layouts of the same space as the map ``file`` (method -> file), PCA first."""
+    path = Path(file)
+    stem, _method, _ = path.name.rsplit(".", 2)
+    found = {}
+    for method in ("pca", *SAVED_FIRST):
+        candidate = path.with_name(f"{stem}.{method}.npz")
+        if candidate.exists():
+            found[method] = str(candidate)
+    return found
+
+
 def _saved_map(path: Path, space: Space) -> Optional[SpaceMap]:
     """The saved map when it belongs to these vectors (same model file / vector set), else None."""
     try:

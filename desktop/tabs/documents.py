@@ -15,12 +15,14 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QCheckBox, QComboBox, QWidget
 
+from desktop import map_view
 from desktop.chat import cards
 from desktop.collection_bar import CollectionTab
 from desktop.controllers.documents import DocumentsController, answer_source, group_by_file
 from desktop.document_results import (CompareView, FileGroupView, PassageAction, PassageCard, PassageViewer,
                                       compare_legend)
 from embedengine.collections.report import CollectionStatus
+from embedengine import maps
 from embedengine.documents import METHODS
 from embedengine.documents.context import passage_in_file
 from embedengine.documents.methods import DENSE_METHODS, method_build
@@ -29,7 +31,7 @@ from embedengine.results import plural
 __all__ = ["DocumentsTab", "PassageCard", "file_url"]
 
 WELCOME = ("Drop folders here (or **Add folder…**) to index .txt, .md, .rst, .html and .pdf files, then ask in "
-           "your own words. Tick **Compare** (or type **compare** before the question) to see several methods side by "
+           "your own words; **map** lays every passage out in 2-D. Tick **Compare** (or type **compare** before the question) to see several methods side by "
            "side; **Folders…** (or **status**) "
            "shows the index and its folders, each with Remove; type **demo** to index the shipped public-domain "
            "text (the King James Bible, a few minutes on 2 cores) and ask it, say, *a flood covers the whole earth*.")
@@ -62,6 +64,7 @@ class DocumentsTab(CollectionTab):
         super().__init__(ctx, parent)
         self.passage_viewer: Optional[PassageViewer] = None  # the passage shown in the app, if any
         self.actions.status_changed.connect(self._status_changed)
+        self.live_maps = map_view.LiveMaps()  # passage maps shown now: searches highlight their passages there
 
     def build_input_bar(self) -> None:
         self.word_vectors_box = QCheckBox("+ word vectors")
@@ -142,6 +145,10 @@ class DocumentsTab(CollectionTab):
         return {"folder": self.folder_box.currentData(), "file_types": FILE_TYPES[self.type_box.currentText()]}
 
     def answer(self, query: str) -> None:
+        map_method = map_view.map_command(query)
+        if map_method:
+            self.answer_map(self.chat.add_pending_answer(), map_method)
+            return
         command = self.controller.parse(query, self.chat.last_payload)
         card = self.chat.add_pending_answer()
         if self.actions.run(card, command):
@@ -157,6 +164,14 @@ class DocumentsTab(CollectionTab):
         else:
             card.run_task("search", call, "search", args["query"], method, SEARCH_K, **self.search_options(),
                           source=self.source([method]))
+
+    def answer_map(self, card, method: str) -> None:
+        """Lay out (or reopen) the map of every passage of the selected collection, by its dense vectors."""
+        vectors = self.method_box.currentData()
+        vectors = vectors if vectors in DENSE_METHODS else "minilm"
+        name = self.controller.selected
+        card.run_task("map", maps.build_map, "documents", name, method, vectors,
+                      source=self.source([vectors], name))
 
     def source(self, methods: list[str], collection: Optional[str] = None) -> str:
         """The answer's "from …" line: collection, method(s) and the model build they rank with."""
@@ -213,11 +228,31 @@ class DocumentsTab(CollectionTab):
         shared = self.actions.render(kind, result)
         if shared is not None:
             return shared
-        renderers = {"search": self._render_search, "compare": self._render_compare}
+        renderers = {"search": self._render_search, "compare": self._render_compare, "map": self._render_map,
+                     "map_selection": self._render_selection}
         return renderers[kind](result) if kind in renderers else cards.text(str(result))
+
+    def _render_map(self, result: dict) -> list[QWidget]:
+        return self.live_maps.add(map_view.map_answer(result, lambda item: self._more_like_item(item, result["name"]),
+                                                      self._selected_on_map))
+
+    def _more_like_item(self, item: dict, collection: str) -> None:
+        self.chat.ask(f"More like “{item['label'][:60]}” ({item['detail']})",
+                      {"more_like": int(item["id"]), "collection": collection})
+
+    def _selected_on_map(self, view: map_view.MapView, items: list[dict]) -> None:
+        """A lasso selection becomes an answer listing its passages (Copy / JSON export it)."""
+        card = self.chat.add_pending_answer(f"{len(items):,} passages selected on the map")
+        card.finish("map_selection", map_view.selection_result(view, items, ""),
+                    source=answer_source(view.map.name, [self.method_label(view.map.vector_method)],
+                                         f"{view.map.method} map"))
+
+    def _render_selection(self, result: dict) -> list[QWidget]:
+        return map_view.selection_answer(result, lambda item: self._more_like_item(item, result["name"]))
 
     def _render_search(self, result: dict) -> list[QWidget]:
         hits = result["hits"]
+        self.live_maps.highlight(result["collection"], [hit["item_id"] for hit in hits])
         groups = group_by_file(hits, TOP_FILES)
         timing = f"{result['encode_ms'] + result['search_ms']:.0f} ms"
         head = cards.text(f"{result['method_label']}: {plural(len(groups), 'file')} · "

@@ -18,11 +18,11 @@ from typing import Any, Callable, Optional
 import numpy as np
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from desktop import plots
+from desktop import map_view, plots
 from desktop.chat import ChatView, cards
 from desktop.chat.view import AnswerCard
 from desktop.context import describe_word_model
-from embedengine import demo, explore
+from embedengine import demo, explore, maps
 from embedengine.errors import UserError
 from embedengine.results import to_jsonable
 from embedengine.word2vec import library
@@ -30,7 +30,8 @@ from embedengine.word2vec import library
 COMPLETION_WORDS = 50_000  # most frequent words offered by the input's completer
 WELCOME = (
     "Ask the active word model: **king** (neighbours) · **bread ~ wine** (similarity) · "
-    "**king - man + woman** (analogy) · **odd: bread wine meat sword** · **sentences:** (MiniLM) · **help**"
+    "**king - man + woman** (analogy) · **odd: bread wine meat sword** · **sentences:** (MiniLM) · "
+    "**map** (every word in 2-D) · **help**"
 )
 PLACEHOLDER = "king  ·  bread ~ wine  ·  king - man + woman  ·  odd: a b c d  ·  help"
 LESSON_TEXT = (
@@ -110,7 +111,10 @@ class ExploreTab(QWidget):
             "odd_one_out": self._render_odd,
             "sentences": self._render_sentences,
             "help": self._render_help,
+            "map": self._render_map,
+            "map_selection": self._render_selection,
         }
+        self.live_maps = map_view.LiveMaps()  # word maps shown now: answers highlight their words there
         self.waiting: list[tuple[str, Any, explore.Query]] = []  # (text, payload, query) held for a model
         self.waiting_for = ""  # the pending model they wait for
         self._shown_model = ctx.word_model_name  # the active model the conversation last heard about
@@ -166,6 +170,10 @@ class ExploreTab(QWidget):
         card it came from. Other questions use the active model, or wait for one being trained or loaded.
         """
         payload = self.chat.last_payload
+        map_method = map_view.map_command(text)
+        if map_method:
+            self._answer_map(self.chat.add_pending_answer(), map_method, payload)
+            return
         if self.sentence_mode.isChecked() and not text.lower().startswith(("sentences:", "help", "odd:")):
             text = "sentences: " + text
         try:
@@ -202,6 +210,18 @@ class ExploreTab(QWidget):
         if name:
             card.payload = {**(card.payload if isinstance(card.payload, dict) else {}), MODEL_KEY: name}
         card.run_task(query.kind, _answer_words, query, vectors, name, source=self._source(name, vectors))
+
+    def _answer_map(self, card: AnswerCard, method: str, payload: Any) -> None:
+        """Lay out (or reopen) the map of every word of the model asked for (default: the active one)."""
+        requested = payload.get(MODEL_KEY, "") if isinstance(payload, dict) else ""
+        name = requested or self.ctx.word_model_name
+        if not name:
+            card.fail(UserError("There is no word model to map yet.",
+                                hint="Choose a word model above (or train one in the Train tab)."))
+            return
+        vectors = self.ctx.word_model if name == self.ctx.word_model_name else None
+        card.payload = {**(card.payload if isinstance(card.payload, dict) else {}), MODEL_KEY: name}
+        card.run_task("map", maps.build_map, "words", name, method, None, vectors, source=self._source(name, vectors))
 
     def _source(self, name: str, vectors: Any) -> str:
         """The "from …" line of a word answer: the model's name, vocabulary size and dimensions."""
@@ -285,7 +305,26 @@ class ExploreTab(QWidget):
     def _ranked(self, items, result: dict) -> QWidget:
         return cards.ranked_list([(w, s) for w, s in items], on_click=self._follow_up(result))
 
+    def _render_map(self, result: dict) -> list[QWidget]:
+        name = result["name"]
+        ask = lambda item: self.chat.ask(str(item["label"]), {MODEL_KEY: name})  # noqa: E731
+        return self.live_maps.add(map_view.map_answer(result, ask, self._selected_on_map))
+
+    def _selected_on_map(self, view: map_view.MapView, items: list[dict]) -> None:
+        """A lasso selection becomes an answer listing its words."""
+        result = map_view.selection_result(view, items, "")
+        card = self.chat.add_pending_answer(f"{len(items):,} words selected on the map", {MODEL_KEY: view.map.name})
+        card.finish("map_selection", result, source=f"word model {view.map.name} · {view.map.method} map")
+
+    def _render_selection(self, result: dict) -> list[QWidget]:
+        name = result["name"]
+        return map_view.selection_answer(result, lambda item: self.chat.ask(str(item["label"]), {MODEL_KEY: name}))
+
+    def _highlight_on_maps(self, result: dict, words: list[str]) -> None:
+        self.live_maps.highlight(result.get(MODEL_KEY, "") or self.ctx.word_model_name or "", words)
+
     def _render_neighbours(self, result: dict) -> list[QWidget]:
+        self._highlight_on_maps(result, [result["word"]] + [w for w, _ in result["neighbours"]])
         return [
             cards.markdown(f"Nearest neighbours of **{result['word']}** (cosine similarity)"),
             self._ranked(result["neighbours"], result),
@@ -302,6 +341,7 @@ class ExploreTab(QWidget):
         ]
 
     def _render_analogy(self, result: dict) -> list[QWidget]:
+        self._highlight_on_maps(result, [w for w, _ in result["answers"]])
         answers = self._ranked(result["answers"], result)
         return [cards.markdown(analogy_caption(result)), answers, *self._word_extras(result)]
 
