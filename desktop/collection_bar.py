@@ -248,7 +248,7 @@ class CollectionActions(QObject):
         if self.indexing():
             self.chat.add_note("An index run is already going; wait for it or cancel it.")
             return
-        target = self.controller.folder_target(collection)
+        target = self.controller.index_target(collection, folders)
         folders = [str(Path(f).expanduser().resolve()) for f in folders]
         what = ", ".join(Path(f).name or f for f in folders)
         text = f"Index {what} into '{target}'" if folders else f"Re-index '{target}'"

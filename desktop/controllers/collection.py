@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Iterator, Optional, Protocol
+from typing import Any, ClassVar, Iterable, Iterator, Optional, Protocol, Sequence
 
 from embedengine.collections.base import Collection
 from embedengine.collections.report import CollectionStatus, FolderRemoved, IndexReport
@@ -110,6 +110,11 @@ class CollectionController:
         name = name or self._selected
         return self.kind.default_name if name in self.protected else name
 
+    def index_target(self, name: Optional[str], folders: Sequence[str]) -> str:
+        """The collection an index run goes to: new ``folders`` go where :meth:`folder_target` says; a re-index
+        (no folders) runs on ``name`` itself (default: the selected one), the demo included."""
+        return self.folder_target(name) if folders else (name or self._selected)
+
     # -- the open collection -------------------------------------------------------------------
 
     def current(self, create: Optional[bool] = None) -> Collection:
@@ -199,8 +204,8 @@ class CollectionController:
             return None
         name = payload.get("collection") or None
         if "index" in payload:
-            return Command("index", {"folders": [str(f) for f in payload["index"]],
-                                     "collection": self.folder_target(name)})
+            folders = [str(f) for f in payload["index"]]
+            return Command("index", {"folders": folders, "collection": self.index_target(name, folders)})
         if payload.get("remove"):
             return Command("remove", {"folder": str(payload["remove"]), "collection": name})
         return None

@@ -455,3 +455,13 @@ def test_an_added_clip_model_takes_typed_text(qtbot, tab, ctx, tmp_path, monkeyp
     labels = last_answer(qtbot, tab, "image_search")
     assert [Path(p).name for p in grid_paths(labels)] == ["chelsea.png"]
     assert "ImageNet labels" in labels.source_label.text()
+
+
+def test_reindex_with_the_demo_selected_reindexes_the_demo(qtbot, tab):
+    """Re-index used to run on "photos" (where new folders go) while the demo was selected."""
+    assert tab.controller.selected == DEMO_COLLECTION
+    qtbot.mouseClick(tab.bar.reindex_button, Qt.MouseButton.LeftButton)
+    card = last_answer(qtbot, tab, "index")
+    assert card.query == f"Re-index '{DEMO_COLLECTION}'"
+    assert card.result_json["collection"] == DEMO_COLLECTION and card.result_json["files_unchanged"] >= 10
+    assert "photos" not in ImageCollection.names()
