@@ -142,11 +142,12 @@ def test_wheel_zooms_only_after_a_click_or_with_ctrl(qtbot, view):
 def test_colour_by_and_highlight(qtbot, view, word_map):
     assert view.colour_box.currentText() == "cluster"
     codes, names = word_map.groups["cluster"]
-    assert len(view.scatters) == len(names)
-    assert sum(len(s.rows) for s in view.scatters) == len(word_map)
     assert all(name in view.legend.text() for name in names[:3])
+    row = lonely_row(view)
+    assert view.pixel_colour(row) == codes[row]  # each point drawn in its group's colour
     view.colour_box.setCurrentText("frequency")
-    assert len(view.scatters) == len(word_map.groups["frequency"][1])
+    assert view.pixel_colour(row) == word_map.groups["frequency"][0][row]
+    assert word_map.groups["frequency"][1][0] in view.legend.text()
     words = list(word_map.labels[:5])
     assert view.highlight(words + ["not-a-word"]) == 5
     assert [t.textItem.toPlainText() for t in view.highlight_texts] == words
