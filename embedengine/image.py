@@ -413,10 +413,10 @@ def _crop_box(content: Box) -> Box:
 
 
 def make_thumbnail(image: Image.Image, size: int = 256) -> Image.Image:
-    """A copy that fits in ``size``×``size``, aspect kept."""
-    thumbnail = image.copy()
-    thumbnail.thumbnail((size, size), Image.Resampling.BILINEAR)
-    return thumbnail
+    """A copy that fits in ``size``×``size``, aspect kept (never enlarged)."""
+    scale = min(1.0, size / image.width, size / image.height)
+    fitted = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(fitted, Image.Resampling.BILINEAR, reducing_gap=2.0)  # like Image.thumbnail, without a copy
 
 
 # --------------------------------------------------------------------------- encoding
