@@ -60,6 +60,7 @@ from embedengine.schema import open_schema
 KIND_FOLDERS = {"documents": "collections", "images": "image-collections"}
 SETTINGS_COPY = "settings.json"  # folders, excludes and small settings, for rebuilding a damaged index
 RUN_META = frozenset({"run_open", "last_indexed"})  # meta that changes with every run (not settings)
+MAP_VECTORS_FROM_BYTES = 64 << 20  # vector files from this size are memory-mapped, not read into memory
 
 NAME_PATTERN = re.compile(r"^[\w][\w .-]{0,63}$")
 SCHEMA = """
@@ -684,10 +685,18 @@ class CollectionStore:
         return matrix
 
     def _load_rows(self, method: str, generation: int, rows: int, dim: int) -> np.ndarray:
-        """The committed rows as stored, float16 [rows, dim] (read into memory: no mapping outlives a compaction)."""
+        """The committed rows as stored, float16 [rows, dim].
+
+        Memory-mapped read-only (pages are read as searches touch them, so a large set never has to fit in
+        memory): committed rows never change, and a compaction writes a new file, while the old one, deleted,
+        stays readable through its mapping. On Windows, where a mapped file cannot be deleted, and for small
+        sets, the rows are read into memory."""
         if rows == 0:
             return np.zeros((0, dim), dtype=np.float16)
-        return np.fromfile(self._vector_file(method, generation), dtype=np.float16, count=rows * dim).reshape(rows, dim)
+        path = self._vector_file(method, generation)
+        if os.name == "nt" or rows * dim * 2 < MAP_VECTORS_FROM_BYTES:
+            return np.fromfile(path, dtype=np.float16, count=rows * dim).reshape(rows, dim)
+        return np.memmap(path, dtype=np.float16, mode="r", shape=(rows, dim))
 
     def vectors_for_items(self, method: str, item_ids: Sequence[int]) -> np.ndarray:
         """Stored vectors (float32) of the given items, in order; raises KeyError for a missing one."""

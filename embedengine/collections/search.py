@@ -1,7 +1,12 @@
 """Nearest-neighbour search over a collection's vector sets, the same for every kind.
 
-Small sets are scored exactly (float32 dot products of unit vectors). From ``FAST_SEARCH_MIN`` rows an
-int8 copy of the set picks candidates first (a quarter of float32's memory traffic, run by ONNX Runtime's
+Small sets are scored exactly (float32 dot products of unit vectors). From ``ANN_MIN`` rows an approximate
+index (HNSW, ``ann.py``) picks candidates, over-fetched for tombstones and filters, and they are re-scored
+exactly; rows added since the index was last brought up to date are scored exactly beside them. Until the
+index is ready (it is built by ``prepare`` after an index run, or in the background on first use), and
+without the ANN library, a large set is searched as below.
+
+From ``FAST_SEARCH_MIN`` rows (without an ANN index) an int8 copy of the set picks candidates first (a quarter of float32's memory traffic, run by ONNX Runtime's
 MatMulInteger in the ``int8-scores.onnx`` model that ``models build`` writes) and the best ``RERANK``
 candidates are re-scored exactly, so the reported scores are always exact cosines.
 
@@ -12,6 +17,8 @@ is rebuilt.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import re
 import threading
@@ -25,13 +32,26 @@ from embedengine.manifest import verified_model_path
 from embedengine.runtime import ModelMissingError, make_session
 from embedengine.store import CollectionStore, VectorMatrix
 
+from . import ann
+
 FAST_SEARCH_MIN = 20_000  # from this many vectors, a search picks candidates with the int8 first pass
 RERANK = 100  # candidates re-scored exactly (at least; 10 × k for larger k)
 INT8_MODEL = "int8-scores.onnx"
 QUERY_OFFSET = 128  # signed int8 query levels shifted into MatMulInteger's uint8 range
 COPY_FOLDER = "search-int8"
 
+# From this many rows a set is searched through its ANN index. Measured on this machine (benchmarks/scale.py
+# --crossover, 384-d clustered rows, benchmarks/RESULTS.md "Scale"): at 5K rows exact float32 scoring takes
+# 0.9 ms and the ANN with exact re-scoring of 100 candidates 0.5 ms; at 10K 1.6 ms against 0.5 ms (the int8
+# first pass: 1.9 ms). Below it the set is small enough to hold as float32 (15 MB) and exact is exact.
+ANN_MIN = 10_000
+ANN_RESCORE = 100  # ANN candidates re-scored exactly (at least; 10 × k for larger k)
+ANN_TAIL_MAX = 50_000  # rows not yet in the index that a search scores exactly (more: the index is updated)
+ANN_FETCH_MAX = 20_000  # a filter so narrow that more candidates would be needed: its rows are scored exactly
+EXACT_CHUNK = 65_536  # rows converted to float32 at a time when scoring a large set exactly
+
 Ranked = list[tuple[int, float]]  # (item id, score), best first
+log = logging.getLogger(__name__)
 
 
 class Int8Copy:
@@ -77,34 +97,130 @@ def quantise_columns(stored: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray,
 
 
 class VectorSearcher:
-    """Exact top-k, with the int8 first pass for large sets. One per open collection (it caches)."""
+    """Top-k with exact scores: exact for small sets, ANN candidates (or the int8 first pass) for large ones.
+    One per open collection (it caches)."""
 
     def __init__(self, store: CollectionStore) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._copies: dict[str, tuple[tuple[int, int], Optional[Int8Copy]]] = {}
+        self._anns: dict[str, ann.AnnIndex] = {}
+        self._builders: dict[str, threading.Thread] = {}
+        self.notices: list[str] = []  # messages about rebuilt indexes (also logged)
 
     def nearest(self, method: str, vector: np.ndarray, k: int, allowed: Optional[np.ndarray] = None) -> Ranked:
         """Cosine top-k ``[(item id, score)]`` of a unit ``vector`` among live (and ``allowed``) items."""
         matrix = self.store.matrix(method)
         vector = np.asarray(vector, dtype=np.float32).ravel()
+        if self.uses_ann(matrix):
+            index = self.ann_index(matrix, wait=False)
+            mask = _usable(matrix, allowed)
+            if index is not None:
+                return self._ann_nearest(matrix, index, vector, k, mask)
+            return _exact_rows(matrix, np.flatnonzero(mask), vector, k)
         copy = self.int8_copy(matrix) if matrix.rows >= FAST_SEARCH_MIN else None
         if copy is None:
             return self.store.search(method, vector, k, allowed_items=allowed)
-        mask = matrix.live_mask()
-        if allowed is not None:
-            mask = mask & np.isin(matrix.row_items, allowed)
+        mask = _usable(matrix, allowed)
         candidates = top_k(np.where(mask, copy.scores(vector), -np.inf), min(int(mask.sum()), max(RERANK, 10 * k)))
-        exact = matrix.rows_as_float32(candidates) @ vector
-        best = np.argsort(-exact, kind="stable")[:k]
-        return [(int(matrix.row_items[candidates[i]]), float(exact[i])) for i in best]
+        return _exact_rows(matrix, candidates, vector, k)
+
+    def _ann_nearest(self, matrix: VectorMatrix, index: ann.AnnIndex, vector: np.ndarray, k: int,
+                     mask: np.ndarray) -> Ranked:
+        """ANN candidates among the indexed rows (over-fetched so that enough are usable) and every usable
+        row added since, re-scored exactly. A filter so narrow that it would need more candidates than
+        ``ANN_FETCH_MAX`` is scored exactly over its own rows."""
+        indexed = min(index.rows, matrix.rows)
+        usable_indexed = int(np.count_nonzero(mask[:indexed]))
+        tail = indexed + np.flatnonzero(mask[indexed:])
+        want = max(ANN_RESCORE, 10 * k)
+        if usable_indexed == 0:
+            return _exact_rows(matrix, tail, vector, k)
+        fetch = math.ceil(want * indexed / usable_indexed)
+        while True:
+            if fetch > ANN_FETCH_MAX and fetch < indexed:
+                return _exact_rows(matrix, np.flatnonzero(mask), vector, k)
+            rows = index.candidates(vector, min(fetch, indexed))
+            rows = rows[(rows < matrix.rows)]
+            rows = rows[mask[rows]]  # live (deleted items never come back) and allowed
+            if len(rows) >= min(want, usable_indexed) or fetch >= indexed:
+                break
+            fetch *= 4
+        return _exact_rows(matrix, np.concatenate([rows, tail]), vector, k)
+
+    def uses_ann(self, matrix: VectorMatrix) -> bool:
+        return matrix.rows >= ANN_MIN and ann.available()
 
     def prepare(self, method: str) -> bool:
-        """Build (or load) the int8 copy now when the set is large enough to use it; True when ready."""
+        """Build or update the search index of a large set now (ANN index, else the int8 copy); True when ready."""
         if method not in self.store.vector_methods():
             return False
         matrix = self.store.matrix(method)
+        if self.uses_ann(matrix):
+            return self.ann_index(matrix, wait=True) is not None
         return matrix.rows >= FAST_SEARCH_MIN and self.int8_copy(matrix) is not None
+
+    def ann_index(self, matrix: VectorMatrix, wait: bool) -> Optional[ann.AnnIndex]:
+        """The set's ANN index when it is usable now. ``wait``: build or bring it up to date first; else a
+        missing, damaged or far-behind index is built in the background and None is returned meanwhile."""
+        with self._lock:
+            index = self._opened(matrix)
+            behind = matrix.rows - index.rows if index else matrix.rows
+            if index is not None and (behind == 0 or (not wait and behind <= ANN_TAIL_MAX)):
+                return index
+            builder = self._builders.get(matrix.method)
+            if not wait and builder is None:
+                builder = threading.Thread(target=self._build, args=(matrix,), daemon=True,
+                                           name=f"ann-index-{matrix.method}")
+                self._builders[matrix.method] = builder
+                builder.start()
+        if not wait:
+            return index if index is not None and behind <= ANN_TAIL_MAX else None
+        if builder is not None:
+            builder.join()
+        return self._build(matrix)
+
+    def _opened(self, matrix: VectorMatrix) -> Optional[ann.AnnIndex]:
+        """The cached index of this generation, or the one on disk (None when missing or unusable). Under the lock."""
+        index = self._anns.get(matrix.method)
+        if index is not None and index.generation == matrix.generation and index.rows >= matrix.rows:
+            return index
+        if index is None or index.generation != matrix.generation or \
+                ann.newest_rows(self.store.folder, matrix.method, matrix.generation) > index.rows:
+            index, problem = ann.open_index(self.store.folder, matrix)
+            if index is None:
+                self._anns.pop(matrix.method, None)
+                self._note(matrix, problem)
+                return None
+            self._anns[matrix.method] = index
+        return index
+
+    def _build(self, matrix: VectorMatrix) -> Optional[ann.AnnIndex]:
+        """Bring the set's index up to date (adding only the new rows to a sound one) and cache it."""
+        try:
+            with self._lock:
+                start = self._opened(matrix)
+            if start is not None and start.rows >= matrix.rows:
+                return start
+            index = ann.build_index(self.store.folder, matrix, start)
+            ann.drop_stale(self.store.folder, matrix.method, index.path)
+            with self._lock:
+                self._anns[matrix.method] = index
+            return index
+        except Exception as error:  # noqa: BLE001 - searches go on exactly; the next update tries again
+            log.warning("could not build the search index of %s: %s", matrix.method, error)
+            return None
+        finally:
+            with self._lock:
+                if self._builders.get(matrix.method) is threading.current_thread():
+                    del self._builders[matrix.method]
+
+    def _note(self, matrix: VectorMatrix, problem: str) -> None:
+        verb = "building" if problem == "missing" else f"rebuilding (the index on disk is {problem})"
+        message = f"{verb} the search index of {matrix.rows:,} '{matrix.method}' vectors"
+        if not self.notices or self.notices[-1] != message:
+            self.notices.append(message)
+            log.warning(message)
 
     def int8_copy(self, matrix: VectorMatrix) -> Optional[Int8Copy]:
         """The set's int8 copy (None without the int8 model: search then stays exact)."""
@@ -122,6 +238,26 @@ class VectorSearcher:
         except ModelMissingError:
             return None
         return Int8Copy.load_or_build(self.store.folder, matrix, session)
+
+
+def _usable(matrix: VectorMatrix, allowed: Optional[np.ndarray]) -> np.ndarray:
+    """Rows that may be returned: live (not tombstones) and, with a filter, of ``allowed`` items."""
+    mask = matrix.live_mask()
+    return mask & np.isin(matrix.row_items, allowed) if allowed is not None else mask
+
+
+def _exact_rows(matrix: VectorMatrix, rows: np.ndarray, vector: np.ndarray, k: int) -> Ranked:
+    """Exact top-k among ``rows``, converting ``EXACT_CHUNK`` rows to float32 at a time."""
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    best_rows, best_scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    for start in range(0, len(rows), EXACT_CHUNK):
+        chunk = rows[start:start + EXACT_CHUNK]
+        scores = matrix.rows_as_float32(chunk) @ vector
+        keep = top_k(scores, min(k, len(chunk)))
+        best_rows = np.concatenate([best_rows, chunk[keep]])
+        best_scores = np.concatenate([best_scores, scores[keep]])
+    order = np.argsort(-best_scores, kind="stable")[:k]
+    return [(int(matrix.row_items[best_rows[i]]), float(best_scores[i])) for i in order]
 
 
 def _safe(method: str) -> str:
