@@ -25,7 +25,8 @@ def register(subparsers) -> None:
     parser.add_argument("--kind", choices=("documents", "images"), default="documents",
                         help="the collection's kind (default %(default)s)")
     parser.add_argument("--method", choices=maps.METHODS, default="auto",
-                        help="layout: auto (t-SNE when the maps extra is installed, else PCA), pca, tsne, umap")
+                        help="layout: auto (a saved map, else t-SNE when the maps extra is installed, else PCA), pca, tsne, umap "
+                             "(default %(default)s)")
     parser.add_argument("--recompute", action="store_true", help="lay the map out anew, ignoring the saved one")
     parser.add_argument("--out", help="write the Projector's files into this folder")
     parser.add_argument("--name", help="with `import`: the word model's name (default: the folder's name)")
