@@ -40,11 +40,14 @@ INT8_MODEL = "int8-scores.onnx"
 QUERY_OFFSET = 128  # signed int8 query levels shifted into MatMulInteger's uint8 range
 COPY_FOLDER = "search-int8"
 
-# From this many rows a set is searched through its ANN index. Measured on this machine (benchmarks/scale.py
-# --crossover, 384-d clustered rows, benchmarks/RESULTS.md "Scale"): at 5K rows exact float32 scoring takes
-# 0.9 ms and the ANN with exact re-scoring of 100 candidates 0.5 ms; at 10K 1.6 ms against 0.5 ms (the int8
-# first pass: 1.9 ms). Below it the set is small enough to hold as float32 (15 MB) and exact is exact.
-ANN_MIN = 10_000
+# From this many rows a set is searched through its ANN index (below it: exact). Measured on this machine
+# (benchmarks/scale.py --crossover, 384-d clustered rows, 2 cores shared, load ~9; benchmarks/RESULTS.md
+# "Scale"), median ms per query, exact float32 / int8 first pass / ANN + exact re-scoring of 100:
+# 5K 0.79 / 0.36 / 0.38, 10K 27.9 / 0.96 / 0.27 (ANN recall@10 0.995), 20K 18.3 / 0.65 / 0.68,
+# 50K 32.8 / 8.9 / 0.75. The ANN beats exact scoring from about 5K rows, and the int8 pass (the path of
+# sets from FAST_SEARCH_MIN) from 20K, growing apart from there (12 × at 50K). Below 20K rows exact search
+# is exact, needs no index build (about 30 s for 20K rows here) and stays within milliseconds.
+ANN_MIN = 20_000
 ANN_RESCORE = 100  # ANN candidates re-scored exactly (at least; 10 × k for larger k)
 ANN_TAIL_MAX = 50_000  # rows not yet in the index that a search scores exactly (more: the index is updated)
 ANN_FETCH_MAX = 20_000  # a filter so narrow that more candidates would be needed: its rows are scored exactly
