@@ -365,6 +365,29 @@ def _noun(kind: str) -> str:
 
 # -- the chat answers --------------------------------------------------------------------------------
 
+def run_map(card, kind: str, name: str, method: str, vector_method: Optional[str] = None, vectors=None,
+            source: str = "") -> None:
+    """Answer ``map`` in ``card``: asked for ``auto`` with t-SNE/UMAP installed, the PCA map shows at once
+    and the non-linear layout replaces it in the same card when ready (a saved one reopens instantly);
+    only the final map is saved to history (the PCA one when the layout fails or is cancelled)."""
+    if method != "auto" or maps.resolve_method("auto") == "pca":
+        card.run_task("map", maps.build_map, kind, name, method, vector_method, vectors, source=source)
+        return
+    first = card.run_task("map", maps.build_map, kind, name, "pca", vector_method, vectors, source=source,
+                          save=False)
+    first.finished.connect(lambda _result: _refine_map(card, kind, name, vector_method, vectors, source))
+
+
+def _refine_map(card, kind: str, name: str, vector_method: Optional[str], vectors, source: str) -> None:
+    view = card.view
+    layout = LAYOUT_NAMES.get(maps.resolve_method("auto"), "non-linear")
+    view.notify(f"PCA map shown; the {layout} layout of {name} follows")
+    view.ctx.tasks.run(maps.build_map, kind, name, "auto", vector_method, vectors, label=f"{layout} map of {name}",
+                       on_result=lambda result: card.finish("map", result, source=source),
+                       on_error=lambda error: (view.save(card), view.notify(f"The {layout} layout failed: {error}")),
+                       on_cancel=lambda: view.save(card))
+
+
 def map_command(text: str) -> str:
     """``map`` / ``map tsne`` / ``map pca`` …: the layout method asked for ("auto" by default), else ""."""
     words = text.strip().lower().split()

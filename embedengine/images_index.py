@@ -86,6 +86,7 @@ class ImageHit(Result):
     modified: float = 0.0  # the file's modification time (duplicates only)
     taken: str = ""  # local ISO date-time the photo was taken ("" for images indexed before facts existed)
     taken_from: str = ""  # "exif" (DateTimeOriginal) or "file" (its modification time)
+    item_id: int = 0  # the collection's id of the image (maps highlight hits by it)
     camera: str = ""  # EXIF make and model ("" when the file names none)
 
 
@@ -320,6 +321,7 @@ class ImageCollection(Collection):
             thumbnail=str(self.thumbs_dir / thumb) if thumb else "",
             taken=str(payload.get("taken") or ""), taken_from=str(payload.get("taken_from") or ""),
             camera=camera_name(str(payload.get("make") or ""), str(payload.get("model") or "")),
+            item_id=int(item.id),
         )
 
     def hits(self, scored: Sequence[tuple[int, float]]) -> list[ImageHit]:

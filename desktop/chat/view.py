@@ -151,17 +151,18 @@ class AnswerCard(QFrame):
         self.source_label.setText(f"from {source}" if isinstance(source, str) and source else "")
         self.source_label.setVisible(bool(self.source_label.text()))
 
-    def run_task(self, kind: str, fn: Callable, *args: Any, source: str = "", **kwargs: Any) -> TaskHandle:
+    def run_task(self, kind: str, fn: Callable, *args: Any, source: str = "", save: bool = True,
+                 **kwargs: Any) -> TaskHandle:
         """Run ``fn`` off the UI thread with a progress bar + cancel in this card; ``finish(kind, result)`` when done.
 
-        ``source`` is passed on to ``finish``. A cancelled task shows "Cancelled." and is not saved.
+        ``source`` and ``save`` are passed on to ``finish``. A cancelled task shows "Cancelled." and is not saved.
         """
         self.progress_card = cards.ProgressCard()
         self._set_widgets([self.progress_card])
         self.handle = self.view.ctx.tasks.run(
             fn,
             *args,
-            on_result=lambda result: self.finish(kind, result, source=source),
+            on_result=lambda result: self.finish(kind, result, save=save, source=source),
             on_error=self.fail,
             on_cancel=lambda: self.set_content(cards.text("Cancelled.")),
             label=self.query or kind,

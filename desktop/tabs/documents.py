@@ -170,8 +170,7 @@ class DocumentsTab(CollectionTab):
         vectors = self.method_box.currentData()
         vectors = vectors if vectors in DENSE_METHODS else "minilm"
         name = self.controller.selected
-        card.run_task("map", maps.build_map, "documents", name, method, vectors,
-                      source=self.source([vectors], name))
+        map_view.run_map(card, "documents", name, method, vectors, source=self.source([vectors], name))
 
     def source(self, methods: list[str], collection: Optional[str] = None) -> str:
         """The answer's "from …" line: collection, method(s) and the model build they rank with."""

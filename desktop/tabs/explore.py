@@ -221,7 +221,7 @@ class ExploreTab(QWidget):
             return
         vectors = self.ctx.word_model if name == self.ctx.word_model_name else None
         card.payload = {**(card.payload if isinstance(card.payload, dict) else {}), MODEL_KEY: name}
-        card.run_task("map", maps.build_map, "words", name, method, None, vectors, source=self._source(name, vectors))
+        map_view.run_map(card, "words", name, method, None, vectors, source=self._source(name, vectors))
 
     def _source(self, name: str, vectors: Any) -> str:
         """The "from …" line of a word answer: the model's name, vocabulary size and dimensions."""

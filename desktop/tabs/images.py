@@ -16,6 +16,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication, QImage, QImageReader, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import QDialog, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from desktop import map_view
 from desktop.chat import cards
 from desktop.collection_bar import CollectionTab, accept_copy, dropped_folders, local_paths
 from desktop.controllers.images import ImagesController
@@ -37,6 +38,7 @@ PLACEHOLDER = ("cat  ·  beach after:2024-01 camera:pixel  ·  text ~ a dog on a
 HELP_TEXT = """**Finding images**
 * Drop an image file onto this tab, paste one from the clipboard (Ctrl+V or **Paste**) or use **Pick image…**.
   The query picture need not be in the collection.
+* **map** lays every photo of the collection out in 2-D (thumbnails when you zoom in); click one for more like it.
 * Type what you are looking for — **horse**, **a dog on a beach**, **something to drink** — to find images by
   what their ImageNet labels mean (the answer names the labels it counted). With a word in the box, a dropped or
   pasted photo only matches images whose labels mention that word.
@@ -187,6 +189,7 @@ class ImagesTab(CollectionTab):
         self.preview: Optional[ImagePreview] = None
         self._demo_started = False
         self.demo_task = None  # the background indexing of the demo photos, once started
+        self.live_maps = map_view.LiveMaps()  # photo maps shown now: searches highlight their photos there
         super().__init__(ctx, parent)
         self.chat.input.installEventFilter(_InputFilter(self))
         QShortcut(QKeySequence.StandardKey.Paste, self, self.paste_image,
@@ -318,6 +321,12 @@ class ImagesTab(CollectionTab):
     # -- answering ----------------------------------------------------------------------------------
 
     def answer(self, text: str) -> None:
+        map_method = map_view.map_command(text)
+        if map_method:
+            name = self.controller.selected
+            map_view.run_map(self.chat.add_pending_answer(), "images", name, map_method, "resnet50",
+                             source=f"collection '{name}' · ResNet50")
+            return
         command = self.controller.parse(text, self.chat.last_payload)
         card = self.chat.add_pending_answer()
         if self.actions.run(card, command):
@@ -383,10 +392,32 @@ class ImagesTab(CollectionTab):
         shared = self.actions.render(kind, result)
         if shared is not None:
             return shared
-        renderers = {"image_search": self._render_search, "duplicates": self._render_duplicates}
+        renderers = {"image_search": self._render_search, "duplicates": self._render_duplicates,
+                     "map": self._render_map, "map_selection": self._render_selection}
         return renderers[kind](result)
 
+    def _render_map(self, result: dict) -> list[QWidget]:
+        return self.live_maps.add(map_view.map_answer(result, lambda item: self._more_like_item(item, result["name"]),
+                                                      self._selected_on_map))
+
+    def _more_like_item(self, item: dict, collection: str) -> None:
+        """A photo clicked on the map: the photos like it."""
+        hits = self.controller.call("hits", [(int(item["id"]), 1.0)], collection=collection)
+        if hits:
+            self.query_image(hits[0].path)
+
+    def _selected_on_map(self, view: map_view.MapView, items: list[dict]) -> None:
+        """A lasso selection becomes an answer listing its photos (Copy / JSON export it)."""
+        card = self.chat.add_pending_answer(f"{len(items):,} photos selected on the map")
+        card.finish("map_selection", map_view.selection_result(view, items, ""),
+                    source=f"collection '{view.map.name}' · ResNet50 · {view.map.method} map")
+
+    def _render_selection(self, result: dict) -> list[QWidget]:
+        return map_view.selection_answer(result, lambda item: self._more_like_item(item, result["name"]))
+
     def _render_search(self, result: dict) -> list[QWidget]:
+        self.live_maps.highlight(result["collection"], [hit["item_id"] for hit in result["hits"]
+                                                        if "item_id" in hit])
         return [self._search_header(result),
                 SearchResultsView(result, self.show_preview, self.controller.set_min_similarity)]
 

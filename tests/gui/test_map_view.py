@@ -218,3 +218,35 @@ def test_documents_map_answer(qtbot, ctx, tmp_path, models_dir):
     view.item_clicked.emit(view.item(int(view.highlighted[0])))
     qtbot.waitUntil(lambda: tab.chat.cards()[-1].kind == "search" and "More like" in tab.chat.cards()[-1].query,
                     timeout=WAIT_MS)
+
+
+def test_images_map_shows_pca_at_once_then_the_layout_and_a_click_finds_similar_photos(qtbot, ctx, models_dir):
+    """`map` in Images: the PCA map answers at once; with t-SNE installed it is replaced in the same card,
+    and only that final map is saved; clicking a photo asks for the photos like it."""
+    from desktop.tabs.images import ImagesTab
+    from embedengine.images_index import DEMO_COLLECTION, ImageCollection, demo_folder
+
+    with ImageCollection(DEMO_COLLECTION, create=True) as collection:
+        collection.index([demo_folder()])
+    tab = ImagesTab(ctx)
+    qtbot.addWidget(tab)
+    tab.resize(1100, 800)
+    tab.show()
+    qtbot.waitUntil(lambda: tab.demo_task is not None and tab.demo_task.state == "finished", timeout=WAIT_MS)
+    qtbot.keyClicks(tab.chat.input, "map")
+    qtbot.keyClick(tab.chat.input, Qt.Key.Key_Return)
+    card = tab.chat.cards()[-1]
+    qtbot.waitUntil(lambda: card.kind == "map", timeout=WAIT_MS)
+    final = maps.resolve_method("auto")
+    qtbot.waitUntil(lambda: card.result_json["method"] == final and not ctx.tasks.active(), timeout=WAIT_MS)
+    conversation = tab.conversation_key(DEMO_COLLECTION)
+    assert [(e.kind, e.result["method"]) for e in ctx.history.entries(conversation)] == [("map", final)]
+    view = next(w for w in card.content if isinstance(w, MapView))
+    assert view.map.kind == "images" and len(view.map) == 11 and all(view.map.thumbs)
+    assert card.source_label.text() == f"from collection '{DEMO_COLLECTION}' · ResNet50"
+    coffee = view.map.labels.index("coffee.webp")
+    view.item_clicked.emit(view.item(coffee))
+    qtbot.waitUntil(lambda: tab.chat.cards()[-1].kind == "image_search", timeout=WAIT_MS)
+    answer = tab.chat.cards()[-1]
+    assert answer.result_json["query"].endswith("coffee.webp")
+    assert view.highlighted is not None and len(view.highlighted) >= 1  # its hits lit on the map
