@@ -9,7 +9,7 @@ actors of ``cpus / concurrency`` CPUs each: once with Ray's start counted (what 
 once on the instance already running (what a standing cluster costs). The two kinds of run alternate for
 ``--rounds`` rounds; the medians are reported, with the load average (``uptime``) before and after.
 
-Run: ``nice -n 10 .venv/bin/python benchmarks/cluster.py [--documents 600 --images 66 --rounds 1]``.
+Run: ``nice -n 10 .venv/bin/python benchmarks/cluster.py [--documents 600 --images 220 --rounds 2]``.
 Needs ``pip install 'embed-studio[cluster]'``. Prints one JSON line and writes the section "cluster" of
 benchmarks/RESULTS.md.
 """
@@ -111,11 +111,12 @@ def measure(n_documents: int, n_images: int, cpus: int, concurrency: int, batch_
               "batch_size": batch_size, "rounds": rounds, "load_before": load_before, "load_after": load_average(),
               "runs": {}}
     for kind, modes in runs.items():
-        local = statistics.median(r["files_per_s"] for r in modes["local"]) if modes["local"] else 0.0
-        result["runs"][kind] = {mode: {"seconds": round(statistics.median(r["seconds"] for r in rs), 2),
-                                       "files_per_s": round(statistics.median(r["files_per_s"] for r in rs), 2),
-                                       "of_local": round(statistics.median(r["files_per_s"] for r in rs) / local, 2)}
-                                for mode, rs in modes.items() if rs}
+        files = len(list(folders[kind].iterdir()))
+        median = {mode: statistics.median(r["seconds"] for r in rs) for mode, rs in modes.items()}
+        result["runs"][kind] = {mode: {"seconds": round(median[mode], 2), "files_per_s": round(files / median[mode], 2),
+                                       "of_local": round(median["local"] / median[mode], 2),
+                                       "each_s": [round(r["seconds"], 2) for r in modes[mode]]}
+                                for mode in modes}
     return result
 
 
@@ -137,11 +138,11 @@ def markdown(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=600)
-    parser.add_argument("--images", type=int, default=66)
+    parser.add_argument("--images", type=int, default=220)
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2, help="local Ray CPUs and local model threads")
     parser.add_argument("--concurrency", type=int, default=2, help="Ray actors")
     parser.add_argument("--batch-size", type=int, default=32, help="files per actor call")
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     os.environ["EMBEDSTUDIO_MODELS"] = str(runtime.models_dir())  # the built models, whatever the home

@@ -20,7 +20,8 @@ from PIL import Image, ImageOps
 
 pytest.importorskip("ray.data", reason="Ray is not installed: pip install 'embed-studio[cluster]'")
 
-from embedengine.cluster import RaySettings, on_cluster, ray_session  # noqa: E402
+from embedengine.cluster import RaySettings, decode_row, on_cluster, ray_session, read_on_cluster  # noqa: E402
+from embedengine.collections.files import FileStat  # noqa: E402
 from embedengine.documents import DocumentCollection  # noqa: E402
 from embedengine.images_index import ImageCollection  # noqa: E402
 from embedengine.runtime import resources_dir  # noqa: E402
@@ -102,6 +103,29 @@ def test_a_ray_index_of_images_has_the_same_neighbours_labels_and_thumbnails(ray
             for hit in ray_hits:  # the thumbnails the workers made are in the collection, where the app looks
                 assert Path(hit.thumbnail).read_bytes()[:2] == b"\xff\xd8", hit.path
                 assert Path(hit.thumbnail).relative_to(remote.thumbs_dir)
+
+
+def test_the_actors_return_shards_with_payloads_vectors_and_thumbnails(ray_cluster, models_dir, tmp_path):
+    notes = scripture_folder(tmp_path / "notes", files=5)
+    photos = [resources_dir() / "images" / name for name in ("horse.png", "rocket.jpg")]
+
+    def shards(kind, paths, methods):
+        stats = [FileStat(str(p), p.stat().st_size, p.stat().st_mtime) for p in paths]
+        return {entry.path: (entry, vectors, files)
+                for entry, vectors, files, _ in map(decode_row, read_on_cluster(kind, stats, {}, methods, TWO_WORKERS))}
+
+    passages = shards(DocumentCollection, sorted(notes.iterdir()), ["minilm"])
+    with DocumentCollection("local") as local:
+        encoder = local.encoder("minilm")
+        for entry, vectors, _ in passages.values():  # read and embedded by the actors, as a local run does
+            texts = [payload["text"] for payload in entry.payloads]
+            np.testing.assert_allclose(vectors["minilm"], encoder.encode(texts), atol=1e-5)
+    images = shards(ImageCollection, photos, [])
+    assert sorted(images) == sorted(str(p) for p in photos)
+    thumbnails = {name: data for _, _, files in images.values() for name, data in files.items()}
+    for entry, vectors, _ in images.values():
+        assert vectors["resnet50"].shape == (1, 2048) and entry.payloads[0]["labels"]
+        assert thumbnails[f"thumbs/{entry.payloads[0]['thumb']}"][:2] == b"\xff\xd8"  # shipped with the shard
 
 
 def test_a_ray_rerun_reads_only_new_and_changed_files(ray_cluster, models_dir, tmp_path):
