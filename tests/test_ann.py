@@ -20,6 +20,7 @@ from embedengine.images_index import METHOD as IMAGE_METHOD
 from embedengine.images_index import ImageCollection
 from embedengine.linalg import normalise
 from embedengine.runtime import resources_dir
+from embedengine import store as store_module
 from embedengine.store import CollectionStore, FileEntry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,3 +226,23 @@ def test_kill_9_during_an_ann_update_leaves_a_consistent_or_rebuilt_index(small_
             assert index.rows == store.matrix("v").rows
             assert_agrees_with_exact(store, searcher, queries=5)
     assert any(behind)
+
+
+def test_memory_mapped_vectors_stay_readable_across_a_compaction(small_threshold, tmp_path, monkeypatch):
+    """Large vector files are mapped, not read: searching touches only the candidates' pages, and a
+    compaction (a new file; the old one deleted) leaves an open matrix readable and the new one right."""
+    monkeypatch.setattr(store_module, "MAP_VECTORS_FROM_BYTES", 0)
+    with synthetic_store(tmp_path / "c", 3000) as store:
+        searcher = search.VectorSearcher(store)
+        assert searcher.prepare("v")
+        before = store.matrix("v")
+        assert isinstance(before.stored, np.memmap)
+        store.remove_files([f"/synthetic/0-{n}.txt" for n in range(150)])  # half the rows: compacted
+        assert store.compact("v")
+        after = store.matrix("v")
+        assert after.generation == 1 and isinstance(after.stored, np.memmap)
+        assert np.array_equal(before.stored[1500:1510], after.stored[:10])  # the old mapping is still readable
+        assert_agrees_with_exact(store, searcher)  # exact while the new generation's index is built
+        assert searcher.prepare("v")
+        assert [p.name for p in (tmp_path / "c" / ann.FOLDER).glob("*.usearch")] == [f"v.1.1500.v{ann.FORMAT}.usearch"]
+        assert_agrees_with_exact(store, searcher)

@@ -244,9 +244,16 @@ class VectorSearcher:
 
 
 def _usable(matrix: VectorMatrix, allowed: Optional[np.ndarray]) -> np.ndarray:
-    """Rows that may be returned: live (not tombstones) and, with a filter, of ``allowed`` items."""
+    """Rows that may be returned: live (not tombstones) and, with a filter, of ``allowed`` items (a lookup
+    table by item id: linear in the rows, where ``np.isin`` sorts)."""
     mask = matrix.live_mask()
-    return mask & np.isin(matrix.row_items, allowed) if allowed is not None else mask
+    if allowed is None or matrix.rows == 0:
+        return mask
+    largest = int(matrix.row_items.max())
+    allowed = np.asarray(allowed, dtype=np.int64).ravel()
+    lookup = np.zeros(largest + 2, dtype=bool)  # the last entry, False, is where tombstones (-1) look
+    lookup[allowed[(allowed >= 0) & (allowed <= largest)]] = True
+    return mask & lookup[matrix.row_items]
 
 
 def _exact_rows(matrix: VectorMatrix, rows: np.ndarray, vector: np.ndarray, k: int) -> Ranked:
