@@ -37,6 +37,7 @@ Only one writer at a time per collection (callers serialise); readers may run co
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -676,8 +677,9 @@ class CollectionStore:
             return cached
         vectors = self._load_rows(method, generation, rows, dim)
         row_items = np.full(rows, -1, dtype=np.int64)
-        mapping = np.array(self._query("SELECT row, item_id FROM vector_rows WHERE method=?", (method,)),
-                           dtype=np.int64).reshape(-1, 2)
+        with self._lock:  # streamed into one array: no list of a million tuples
+            cursor = self._db.execute("SELECT row, item_id FROM vector_rows WHERE method=?", (method,))
+            mapping = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.int64).reshape(-1, 2)
         mapping = mapping[mapping[:, 0] < rows]
         row_items[mapping[:, 0]] = mapping[:, 1]
         matrix = VectorMatrix(method, generation, rows, vectors, row_items, self._current_version())
