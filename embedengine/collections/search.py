@@ -207,6 +207,8 @@ class VectorSearcher:
                 return start
             index = ann.build_index(self.store.folder, matrix, start)
             ann.drop_stale(self.store.folder, matrix.method, index.path)
+            for copy in (self.store.folder / COPY_FOLDER).glob(f"{_safe(matrix.method)}.*"):
+                copy.unlink(missing_ok=True)  # an int8 copy from when the set was smaller: not used any more
             with self._lock:
                 self._anns[matrix.method] = index
             return index
