@@ -207,8 +207,7 @@ class VectorSearcher:
                 return start
             index = ann.build_index(self.store.folder, matrix, start)
             ann.drop_stale(self.store.folder, matrix.method, index.path)
-            for copy in (self.store.folder / COPY_FOLDER).glob(f"{_safe(matrix.method)}.*"):
-                copy.unlink(missing_ok=True)  # an int8 copy from when the set was smaller: not used any more
+            _drop_int8_copies(self.store.folder / COPY_FOLDER, matrix.method)
             with self._lock:
                 self._anns[matrix.method] = index
             return index
@@ -286,6 +285,15 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
     with open(temporary, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
     os.replace(temporary, path)
+
+
+def _drop_int8_copies(folder: Path, method: str) -> None:
+    """Remove a set's int8 copies, made when it was smaller (one still mapped on Windows: next time)."""
+    for path in folder.glob(f"{_safe(method)}.*"):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _drop_stale_copies(folder: Path, matrix: VectorMatrix) -> None:
