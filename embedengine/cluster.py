@@ -153,6 +153,8 @@ def ray_session(settings: RaySettings):
     """Ray, connected: to ``settings.address``, else to a local instance started for the run (no usage stats,
     no dashboard). A session the caller opened already is used as it is and left open."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # before Ray is imported: nothing is reported anywhere
+    if settings.address is not None and "RAY_AUTH_MODE" not in os.environ and has_ray_token():
+        os.environ["RAY_AUTH_MODE"] = "token"  # a `ray start --head` cluster checks its token (Ray >= 2.52)
     try:
         import ray
         import ray.data
@@ -182,6 +184,12 @@ def start_ray(ray, settings: RaySettings) -> None:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+
+def has_ray_token() -> bool:
+    """Whether this machine holds a Ray cluster token (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``, ``~/.ray/auth_token``)."""
+    return bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+                or (Path.home() / ".ray" / "auth_token").is_file())
 
 
 # ---------------------------------------------------------------------------------------------
