@@ -149,6 +149,11 @@ def stylesheet(t: Theme) -> str:
     #expander {{ border: none; color: {t.accent}; padding: 2px 0; }}
     #placeholderTitle {{ font-size: 15pt; font-weight: 700; }}
     QProgressBar {{ border: 1px solid {t.border}; border-radius: 5px; background: {t.base}; max-height: 10px; }}
+    QRadioButton::indicator {{ width: 12px; height: 12px; border-radius: 7px; border: 1px solid {t.muted};
+                               background: {t.base}; }}
+    QRadioButton::indicator:checked {{ border: 1px solid {t.accent};
+        background: qradialgradient(cx:0.5, cy:0.5, radius:0.5, fx:0.5, fy:0.5, stop:0 {t.accent},
+                                    stop:0.5 {t.accent}, stop:0.6 {t.base}, stop:1 {t.base}); }}
     QProgressBar::chunk {{ background: {t.accent}; border-radius: 4px; }}
     QStatusBar {{ color: {t.muted}; border-top: 1px solid {t.border}; }}
     QStatusBar QLabel {{ color: {t.muted}; padding: 0 10px; border-left: 1px solid {t.border}; }}
