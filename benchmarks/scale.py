@@ -128,12 +128,26 @@ def phase_search(folder: Path) -> dict:
     out["search_rss_mb"] = peak_rss_mb()
     mask = matrix.live_mask()
     for name, allowed in (("all", None), ("filter", folder_filter)):
-        rows = np.flatnonzero(mask if allowed is None else mask & np.isin(matrix.row_items, allowed))
-        hits = [len({i for i, _ in search._exact_rows(matrix, rows, q, K)} & set(f)) / K
-                for q, f in zip(queries, out.pop(f"{name}_found"))]
+        usable = mask if allowed is None else mask & np.isin(matrix.row_items, allowed)
+        truth = exact_top_k(matrix, usable, queries)
+        hits = [len(set(best) & set(f)) / K for best, f in zip(truth, out.pop(f"{name}_found"))]
         out[f"{name}_recall"] = float(np.mean(hits))
     store.close()
     return out
+
+
+def exact_top_k(matrix, usable: np.ndarray, queries: np.ndarray, chunk: int = 65_536) -> list[list[int]]:
+    """Exact top-K item ids of every query among ``usable`` rows, all queries per chunk of rows."""
+    best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_rows = np.zeros((len(queries), 0), dtype=np.int64)
+    for start in range(0, matrix.rows, chunk):
+        scores = queries @ np.asarray(matrix.stored[start:start + chunk], dtype=np.float32).T
+        scores[:, ~usable[start:start + chunk]] = -np.inf
+        rows = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
+        scores, rows = np.hstack([best_scores, scores]), np.hstack([best_rows, rows])
+        keep = np.argsort(-scores, axis=1, kind="stable")[:, :K]
+        best_scores, best_rows = np.take_along_axis(scores, keep, 1), np.take_along_axis(rows, keep, 1)
+    return [[int(matrix.row_items[r]) for r in rows] for rows in best_rows]
 
 
 PHASES = {"write": phase_write, "build": phase_build, "search": phase_search}
