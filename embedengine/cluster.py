@@ -46,6 +46,7 @@ from embedengine.store import FileEntry, Item
 from embedengine.tasks import CancelToken, Progress, checkpoint, emit
 
 INSTALL_HINT = "install the cluster extra: pip install 'embed-studio[cluster]'"
+WORKER_HINT = "each node needs Embed Studio with its models built and the folders at the same paths"
 SCRATCH_NAME = "shard"  # the scratch collection each actor reads into (in a temporary Embed Studio home)
 PASSED_ENV = ("EMBEDSTUDIO_RESOURCES",)  # the driver's settings an actor follows too
 C = TypeVar("C", bound=Collection)
@@ -134,9 +135,7 @@ def read_on_cluster(kind: type[Collection], todo: Sequence[FileStat], hashes: di
                     checkpoint(cancel)
                     yield row
         except ray.exceptions.RayError as error:
-            raise UserError(f"the Ray workers failed: {first_line(getattr(error, 'cause', None) or error)}",
-                            hint="each node needs Embed Studio with its models built and the folders at the same "
-                                 "paths") from error
+            raise UserError(f"the Ray workers failed: {first_line(error)}", hint=WORKER_HINT) from error
 
 
 def actor_env(settings: RaySettings) -> dict[str, str]:
@@ -176,9 +175,10 @@ def start_ray(ray, settings: RaySettings) -> None:
     if settings.address is None:
         options.update(num_cpus=settings.local_cpus, include_dashboard=False)
     try:
-        ray.init(address=settings.address, **options)
+        ray.init(address=settings.address or "local", **options)  # "local": a new instance, even beside a `ray start`
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise UserError(f"could not reach the Ray cluster at {settings.address}: {first_line(error)}",
+        raise UserError(f"could not start Ray or reach the cluster at {settings.address or 'a local instance'}: "
+                        f"{first_line(error)}",
                         hint="start it with `ray start --head` and pass the address it prints") from error
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
@@ -221,8 +221,10 @@ class ShardReader:
         todo = [FileStat(f["path"], int(f["size"]), float(f["mtime"])) for f in files]
         hashes = {f["path"]: f["sha256"] for f in files if f["sha256"]}
         before = side_file_names(self.reader.folder)
-        read = list(self.reader.read_files(todo, hashes, None))
-        read = self._embed(read)
+        try:
+            read = self._embed(list(self.reader.read_files(todo, hashes, None)))
+        except UserError as error:  # a missing prerequisite on this node (a model): told as it is, not as a crash
+            return pa.table(shard_columns([error_row(error)]))
         side = self._take_side_files(before)  # they travel with the batch's first row
         return pa.table(shard_columns([encode_row(entry, vectors, side if i == 0 else {}, self.settings)
                                        for i, (entry, vectors) in enumerate(read)]))
@@ -272,20 +274,28 @@ def encode_row(entry: FileEntry, vectors: dict[str, np.ndarray], side_files: dic
     buffer = io.BytesIO()
     np.savez(buffer, **{method: np.asarray(matrix, dtype=np.float32) for method, matrix in vectors.items()})
     return {"entry": json.dumps(entry.to_dict()), "vectors": buffer.getvalue(), "file_names": list(side_files),
-            "file_bytes": list(side_files.values()),
-            "settings": json.dumps(settings)}
+            "file_bytes": list(side_files.values()), "settings": json.dumps(settings), "error": ""}
+
+
+def error_row(error: UserError) -> dict:
+    """A shard row that carries a worker's :class:`UserError` instead of a file."""
+    return {"entry": "", "vectors": b"", "file_names": [], "file_bytes": [], "settings": "{}",
+            "error": json.dumps({"error": str(error), "hint": error.hint})}
 
 
 def shard_columns(rows: list[dict]) -> dict[str, list]:
     import pyarrow as pa
 
     types = {"entry": pa.string(), "vectors": pa.binary(), "file_names": pa.list_(pa.string()),
-             "file_bytes": pa.list_(pa.binary()), "settings": pa.string()}
+             "file_bytes": pa.list_(pa.binary()), "settings": pa.string(), "error": pa.string()}
     return {name: pa.array([row[name] for row in rows], type=kind) for name, kind in types.items()}
 
 
 def decode_row(row: dict) -> tuple[FileEntry, dict[str, np.ndarray], dict[str, bytes], dict[str, dict]]:
-    """The entry, vectors, side files and vector settings of a shard row."""
+    """The entry, vectors, side files and vector settings of a shard row (a worker's error is raised here)."""
+    if row["error"]:
+        error = json.loads(row["error"])
+        raise UserError(f"on a Ray worker: {error['error']}", hint=error["hint"] or WORKER_HINT)
     entry = FileEntry(**json.loads(row["entry"]))
     with np.load(io.BytesIO(row["vectors"])) as archive:
         vectors = {method: archive[method] for method in archive.files}

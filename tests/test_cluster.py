@@ -20,11 +20,14 @@ from PIL import Image, ImageOps
 
 pytest.importorskip("ray.data", reason="Ray is not installed: pip install 'embed-studio[cluster]'")
 
-from embedengine.cluster import RaySettings, decode_row, on_cluster, ray_session, read_on_cluster  # noqa: E402
+from embedengine.cluster import (RaySettings, decode_row, encode_row, error_row, on_cluster, ray_session,  # noqa: E402
+                                 read_on_cluster, shard_columns)
 from embedengine.collections.files import FileStat  # noqa: E402
 from embedengine.documents import DocumentCollection  # noqa: E402
+from embedengine.errors import UserError  # noqa: E402
 from embedengine.images_index import ImageCollection  # noqa: E402
-from embedengine.runtime import resources_dir  # noqa: E402
+from embedengine.runtime import ModelMissingError, resources_dir  # noqa: E402
+from embedengine.store import FileEntry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TWO_WORKERS = RaySettings(batch_size=24, concurrency=2, cpus_per_actor=1, local_cpus=2)
@@ -168,3 +171,19 @@ def test_the_command_line_ray_index_prints_one_json_report_like_a_local_one(ray_
             "skipped", "cancelled")
     assert {k: remote[k] for k in same} == {k: local[k] for k in same}
     assert remote["collection"] == "ray" and remote["files_new"] == 30 and remote["items_per_s"] > 0
+
+
+def test_a_shard_row_keeps_odd_file_names_and_a_workers_error_reaches_the_user(tmp_path):
+    import pyarrow as pa
+
+    odd = os.fsdecode(b"/data/caf\xe9 \xff.txt")  # not UTF-8: kept as the store keeps it
+    entry = FileEntry(odd, 12, 3.5, "ab" * 32, payloads=[{"text": "x", "page": None}, {"text": "y", "page": None}])
+    vectors = {"minilm": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    rows = pa.table(shard_columns([encode_row(entry, vectors, {"thumbs/ab/c.jpg": b"\xff\xd8"}, {"minilm": {"a": 1}}),
+                                   error_row(ModelMissingError(Path("/nodes/models/minilm.onnx")))])).to_pylist()
+    back, back_vectors, files, settings = decode_row(rows[0])
+    assert back == entry and files == {"thumbs/ab/c.jpg": b"\xff\xd8"} and settings == {"minilm": {"a": 1}}
+    np.testing.assert_array_equal(back_vectors["minilm"], vectors["minilm"])
+    with pytest.raises(UserError, match="on a Ray worker: /nodes/models/minilm.onnx is missing") as raised:
+        decode_row(rows[1])
+    assert "models build" in raised.value.hint
