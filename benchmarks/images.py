@@ -13,14 +13,15 @@ Search: a collection holding ``--vectors`` synthetic non-negative unit vectors (
 timed after the query image is encoded (the issue's "< 50 ms at 100k"), against the exact float32 search
 measured in the same loop, with the share of identical top-10 results.
 
-Run: ``nice -n 10 .venv/bin/python benchmarks/images.py [--vectors 100000] [--rounds 3]``.
-Writes the section "images" of benchmarks/RESULTS.md.
+Run: ``.venv/bin/python benchmarks/images.py [--vectors 100000] [--rounds 3] [--only indexing|search]``.
+Writes the section "images" of benchmarks/RESULTS.md (with ``--only``, the other part stays as it was).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -44,7 +45,7 @@ os.environ["EMBEDSTUDIO_MODELS"] = str(runtime.models_dir())
 os.environ.setdefault("EMBEDSTUDIO_CACHE", str(runtime.cache_dir()))  # the fetched packages stay usable
 os.environ["EMBEDSTUDIO_HOME"] = tempfile.mkdtemp(prefix="embedstudio-images-bench-")
 
-from benchmarks._results import markdown_table, write_section  # noqa: E402
+from benchmarks._results import RESULTS, markdown_table, write_section  # noqa: E402
 from embedengine.image import decode_image, get_image_encoder, preprocess  # noqa: E402
 from embedengine.images_index import METHOD, ImageCollection, demo_folder  # noqa: E402
 from embedengine.linalg import normalise  # noqa: E402
@@ -83,19 +84,32 @@ def versions(image: Image.Image) -> dict[str, Image.Image]:
             **bigger}
 
 
-def model_only_rate(pixels: np.ndarray) -> float:
+class Rate:
+    """Images per second of wall-clock time and per CPU-second of this process (all its threads)."""
+
+    def __enter__(self) -> "Rate":
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+    def per_s(self, images: int) -> tuple[float, float]:
+        return images / self.wall, images / self.cpu
+
+
+def model_only_rate(pixels: np.ndarray) -> tuple[float, float]:
     encoder = get_image_encoder()
-    started = time.perf_counter()
-    for start in range(0, len(pixels), BATCH):
-        encoder.run_model(pixels[start:start + BATCH])
-    return len(pixels) / (time.perf_counter() - started)
+    with Rate() as rate:
+        for start in range(0, len(pixels), BATCH):
+            encoder.run_model(pixels[start:start + BATCH])
+    return rate.per_s(len(pixels))
 
 
-def end_to_end_rate(folder: Path, name: str) -> tuple[float, int]:
-    started = time.perf_counter()
-    with ImageCollection(name, create=True) as collection:
+def end_to_end_rate(folder: Path, name: str) -> tuple[float, float, int]:
+    with Rate() as rate, ImageCollection(name, create=True) as collection:
         report = collection.index([folder], batch_size=BATCH)
-    return report.items_added / (time.perf_counter() - started), report.items_added
+    return *rate.per_s(report.items_added), report.items_added
 
 
 def load_average() -> str:
@@ -111,10 +125,12 @@ def indexing_rows(rounds: int) -> tuple[list[list], list[list], float]:
     model, e2e, round_rows, count = [], [], [], 0
     for round_number in range(1, rounds + 1):
         load = load_average()
-        model.append(model_only_rate(pixels))
-        rate, count = end_to_end_rate(folder, f"bench-{round_number}")
+        model_rate, model_cpu_rate = model_only_rate(pixels)
+        rate, cpu_rate, count = end_to_end_rate(folder, f"bench-{round_number}")
+        model.append(model_rate)
         e2e.append(rate)
-        round_rows.append([round_number, f"{model[-1]:.1f}", f"{rate:.1f}", f"{rate / model[-1]:.0%}", load])
+        round_rows.append([round_number, f"{model_rate:.1f}", f"{rate:.1f}", f"{rate / model_rate:.0%}",
+                           f"{model_cpu_rate:.2f} / {cpu_rate:.2f} = {cpu_rate / model_cpu_rate:.0%}", load])
     shutil.rmtree(folder, ignore_errors=True)
     if count != len(paths):
         raise RuntimeError(f"only {count} of {len(paths)} benchmark photos were indexed")
@@ -191,33 +207,69 @@ def percentile(values: list[float], q: float) -> float:
     return sorted(values)[int(q / 100 * (len(values) - 1))]
 
 
+PARTS = {"indexing": "### Indexing", "search": "### Search latency"}
+
+
+def load_note(before: str) -> str:
+    return (f"Load average (1, 5, 15 min, as `uptime` shows it) {before} before and {load_average()} after, on "
+            f"{os.cpu_count()} cores; this process at niceness {os.nice(0)}. A load above the core count means other "
+            f"processes shared the cores: then the absolute rates are pessimistic and the ratio is noisier.")
+
+
+def indexing_markdown(rounds: int) -> tuple[str, float]:
+    before = load_average()
+    index_rows, round_rows, ratio = indexing_rows(rounds)
+    threads = os.environ.get("EMBEDSTUDIO_THREADS", "auto")
+    return "\n\n".join([
+        PARTS["indexing"], f"_Measured {time.strftime('%Y-%m-%d')}._ {load_note(before)}",
+        f"{BATCH} images per batch, ONNX Runtime threads: {threads}; {rounds} rounds, model only and end to end "
+        f"alternating:",
+        markdown_table(["pipeline", "images", "images/s (best round)", "end to end vs model only"], index_rows),
+        markdown_table(["round", "model only images/s", "end to end images/s", "ratio",
+                        "images per CPU-s: model only / end to end", "load average before"], round_rows),
+        "Per CPU-second (all of this process's threads) the ratio counts the extra work end to end (decoding, "
+        "thumbnails, hashing, writes) whatever else runs; images/s also shows whether both cores were kept busy.",
+    ]), ratio
+
+
+def search_markdown(vectors: int) -> tuple[str, float]:
+    before = load_average()
+    search_rows, median = latency_rows(vectors)
+    return "\n\n".join([
+        PARTS["search"], f"_Measured {time.strftime('%Y-%m-%d')}._ {load_note(before)}",
+        "After the query image is encoded (`ImageCollection.search_vector`, synthetic vectors):",
+        markdown_table(["images", "what", "ms", "goal"], search_rows),
+    ]), median
+
+
+def previous_parts() -> dict[str, str]:
+    """The parts of RESULTS.md's images section as they stand (``--only`` keeps the other one)."""
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    section = re.search(r"^## images\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    parts = {}
+    for name, heading in PARTS.items():
+        found = section and re.search(rf"^{re.escape(heading)}\n.*?(?=^### |\Z)", section.group(1), re.S | re.M)
+        if found:
+            parts[name] = found.group(0).strip()
+    return parts
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vectors", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", choices=sorted(PARTS), help="measure one part; the other one is kept as it stands")
     args = parser.parse_args(argv)
-    threads = os.environ.get("EMBEDSTUDIO_THREADS", "auto")
-    load_before = load_average()
-    index_rows, round_rows, ratio = indexing_rows(args.rounds)
-    load_after_indexing = load_average()
-    search_rows, median = latency_rows(args.vectors)
-    load_note = (f"Load average (1, 5, 15 min, as `uptime` shows it) {load_before} at the start, "
-                 f"{load_after_indexing} after indexing and {load_average()} at the end, on {os.cpu_count()} cores; "
-                 f"this process at niceness {os.nice(0)}. A load above the core count means other processes shared "
-                 f"the cores: then the absolute rates are pessimistic and the ratio is noisier.")
-    markdown = "\n\n".join([
-        load_note,
-        f"Indexing ({BATCH} images per batch, ONNX Runtime threads: {threads}; {args.rounds} rounds, model only "
-        f"and end to end alternating):",
-        markdown_table(["pipeline", "images", "images/s (best round)", "end to end vs model only"], index_rows),
-        markdown_table(["round", "model only images/s", "end to end images/s", "ratio", "load average before"],
-                       round_rows),
-        "Search latency after the query image is encoded (`ImageCollection.search_vector`, synthetic vectors):",
-        markdown_table(["images", "what", "ms", "goal"], search_rows),
-    ])
+    parts = previous_parts()
+    if args.only != "search":
+        parts["indexing"], ratio = indexing_markdown(args.rounds)
+        print(f"end to end / model only: {ratio:.0%}")
+    if args.only != "indexing":
+        parts["search"], median = search_markdown(args.vectors)
+        print(f"median search {median:.1f} ms")
+    markdown = "\n\n".join(parts[name] for name in PARTS if name in parts)
     write_section("images", markdown)
     print(markdown)
-    print(f"\nratio {ratio:.0%}, median search {median:.1f} ms")
     return 0
 
 
