@@ -79,7 +79,8 @@ def versions(image: Image.Image) -> dict[str, Image.Image]:
             "rotated.jpg": image.transpose(Image.Transpose.ROTATE_90),
             "grey.jpg": ImageOps.grayscale(image), "brighter.jpg": ImageOps.autocontrast(image, cutoff=2),
             "crop-left.jpg": image.crop((0, 0, width * 4 // 5, height * 4 // 5)).resize((width * 2, height * 2)),
-            "crop-right.jpg": image.crop((width // 5, height // 5, width, height)).resize((width * 3 // 2, height * 3 // 2)),
+            "crop-right.jpg": image.crop((width // 5, height // 5, width, height)).resize((width * 3 // 2,
+                                                                                          height * 3 // 2)),
             "crop-centre.png": image.crop((width // 6, height // 6, width * 5 // 6, height * 5 // 6)),
             **bigger}
 
