@@ -39,7 +39,7 @@ from PIL import Image
 
 from .encoders import Encoder
 from .errors import UserError
-from .image import ImageLoadError, ImageOutcome, describe_source, load_image
+from .image import ImageLoadError, ImageOutcome, decode_image, describe_source
 from .linalg import normalise
 from .manifest import file_sha256, read_manifest
 from .runtime import (
@@ -286,8 +286,9 @@ class ClipImageEncoder(Encoder):
 
     def _prepare(self, source: Any) -> tuple[Optional[np.ndarray], Optional[ImageLoadError], tuple[int, int]]:
         try:
-            image = load_image(source, draft_side=2 * self.preprocess.size)
-            return self.pixels(image), None, image.size
+            decoded = decode_image(source, draft_side=2 * self.preprocess.size)
+            image = decoded.image.crop(tuple(round(v) for v in decoded.content))  # a draft's padding left out
+            return self.pixels(image), None, decoded.size
         except ImageLoadError as error:
             return None, error, (0, 0)
         except Exception as error:  # noqa: BLE001 - one undecodable image costs only that image

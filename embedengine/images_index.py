@@ -35,7 +35,7 @@ from embedengine.collections.base import Collection, ReadFile, skipped_entry
 from embedengine.collections.files import FileStat, hash_or_none, resolved
 from embedengine.collections.report import IndexReport
 from embedengine.errors import UserError
-from embedengine.image import IMAGE_EXTENSIONS, describe_source
+from embedengine.image import KNOWN_IMAGE_EXTENSIONS, describe_source
 from embedengine.image_filters import FACTS_VERSION, ImageFilters, camera_name, photo_facts
 from embedengine.label_meanings import label_meanings, meaning_scores
 from embedengine.linalg import normalise
@@ -163,7 +163,7 @@ class ImageCollection(Collection):
     default_name = DEFAULT_COLLECTION
     cli_area = "images"
     item_noun = "images"
-    extensions = frozenset(IMAGE_EXTENSIONS)
+    extensions = frozenset(KNOWN_IMAGE_EXTENSIONS)  # HEIC/RAW listed without their extra: skipped, saying why
     files_per_commit = COMMIT_EVERY
 
     def __init__(self, name: str = DEFAULT_COLLECTION, create: bool = True, encoder: Any = None) -> None:
