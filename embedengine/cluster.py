@@ -124,7 +124,8 @@ def read_on_cluster(kind: type[Collection], todo: Sequence[FileStat], hashes: di
         return
     with ray_session(settings) as ray:
         rows = [{"path": s.path, "size": s.size, "mtime": s.mtime, "sha256": hashes.get(s.path) or ""} for s in todo]
-        dataset = ray.data.from_items(rows).map_batches(
+        blocks = -(-len(rows) // settings.batch_size)  # one block per actor call: the batches spread over the actors
+        dataset = ray.data.from_items(rows, override_num_blocks=blocks).map_batches(
             ShardReader, batch_size=settings.batch_size, batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=settings.concurrency),
             num_cpus=settings.cpus_per_actor, num_gpus=settings.gpus_per_actor or None,
@@ -177,9 +178,12 @@ def start_ray(ray, settings: RaySettings) -> None:
     try:
         ray.init(address=settings.address or "local", **options)  # "local": a new instance, even beside a `ray start`
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise UserError(f"could not start Ray or reach the cluster at {settings.address or 'a local instance'}: "
-                        f"{first_line(error)}",
-                        hint="start it with `ray start --head` and pass the address it prints") from error
+        if settings.address is None:
+            raise UserError(f"could not start a local Ray instance: {first_line(error)}",
+                            hint="Ray's logs are in /tmp/ray/session_latest/logs") from error
+        raise UserError(f"could not reach the Ray cluster at {settings.address}: {first_line(error)}",
+                        hint="start it with `ray start --head` and pass the address it prints; "
+                             "this machine needs the cluster's token (~/.ray/auth_token)") from error
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
