@@ -162,14 +162,15 @@ def run_phase(name: str, folder: Path, *args) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(rows: int, dim: int, work: Path) -> dict:
+def measure(rows: int, dim: int, work: Path, keep: bool = False) -> dict:
     folder = work / f"scale-{rows}x{dim}"
     shutil.rmtree(folder, ignore_errors=True)
     result = {"rows": rows, "dim": dim}
     for name, args in (("write", (rows, dim)), ("build", ()), ("search", ())):
         result.update(run_phase(name, folder, *args))
         print(json.dumps(result), flush=True)
-    shutil.rmtree(folder, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
@@ -384,6 +385,7 @@ def main() -> None:
     parser.add_argument("--crossover", action="store_true", help="exact vs int8 vs ANN latency by size")
     parser.add_argument("--libraries", type=int, metavar="ROWS", help="compare the ANN libraries at ROWS × 384")
     parser.add_argument("--work", type=Path, help="where collections are written (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the collections (search again: --phase search DIR)")
     parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
@@ -406,8 +408,8 @@ def main() -> None:
                               [[f"{r['rows']:,}", f"{r['exact_ms']:.2f} ms", f"{r.get('int8_ms', float('nan')):.2f} ms",
                                 f"{r['ann_ms']:.2f} ms", f"{r['ann_recall']:.3f}"] for r in lines]))
     else:
-        text = [measure(rows, 384, work) for rows in sorted(args.sizes)]
-        images = [measure(rows, 2048, work) for rows in sorted(args.image)]
+        text = [measure(rows, 384, work, args.keep) for rows in sorted(args.sizes)]
+        images = [measure(rows, 2048, work, args.keep) for rows in sorted(args.image)]
         save("sizes", sizes_markdown(text, images))
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)

@@ -46,9 +46,11 @@ COPY_FOLDER = "search-int8"
 # 5K 0.79 / 0.36 / 0.38, 10K 27.9 / 0.96 / 0.27 (ANN recall@10 0.995), 20K 18.3 / 0.65 / 0.68,
 # 50K 32.8 / 8.9 / 0.75. The ANN beats exact scoring from about 5K rows, and the int8 pass (the path of
 # sets from FAST_SEARCH_MIN) from 20K, growing apart from there (12 × at 50K). Below 20K rows exact search
-# is exact, needs no index build (about 30 s for 20K rows here) and stays within milliseconds.
+# is exact, needs no index build (about 30 s for 20K rows here) and stays within milliseconds. (Measured
+# with 100 candidates and ef 128; both were raised to 400 for recall at 1M, which adds about a millisecond.)
 ANN_MIN = 20_000
-ANN_RESCORE = 100  # ANN candidates re-scored exactly (at least; 10 × k for larger k)
+ANN_RESCORE = 400  # ANN candidates re-scored exactly (at least; 10 × k for larger k). At 1M × 384, 100 gave
+# recall@10 0.967 and 1,000 (a 10 % filter's over-fetch) 0.993 (benchmarks/RESULTS.md, "Scale")
 ANN_TAIL_MAX = 50_000  # rows not yet in the index that a search scores exactly (more: the index is updated)
 ANN_FETCH_MAX = 20_000  # a filter so narrow that more candidates would be needed: its rows are scored exactly
 EXACT_CHUNK = 65_536  # rows converted to float32 at a time when scoring a large set exactly
