@@ -195,7 +195,7 @@ def scale_table(results: list[dict]) -> str:
                "search peak RSS", "p50 / p99", "recall@10", "filtered p50 / p99", "filtered recall@10"]
     rows = []
     for r in results:
-        mark = " (projected)" if r.get("projected") else ""
+        mark = " (projected)" if r.get("projected") else f" ({r['note']})" if r.get("note") else ""
         rows.append([f"{r['rows']:,} × {r['dim']}{mark}", f"{r['build_s']:.0f} s", f"{r['index_mb']:.0f} MB",
                      f"{r['vectors_mb']:.0f} MB", f"{r['build_rss_mb']:.0f} MB", f"{r['open_s'] * 1000:.0f} ms",
                      f"{r['search_rss_mb']:.0f} MB", f"{r['all_p50_ms']:.2f} / {r['all_p99_ms']:.1f} ms",

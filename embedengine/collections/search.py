@@ -52,7 +52,8 @@ ANN_MIN = 20_000
 ANN_RESCORE = 400  # ANN candidates re-scored exactly (at least; 10 × k for larger k). At 1M × 384, 100 gave
 # recall@10 0.967 and 1,000 (a 10 % filter's over-fetch) 0.993 (benchmarks/RESULTS.md, "Scale")
 ANN_TAIL_MAX = 50_000  # rows not yet in the index that a search scores exactly (more: the index is updated)
-ANN_FETCH_MAX = 20_000  # a filter so narrow that more candidates would be needed: its rows are scored exactly
+ANN_FETCH_MAX = 1_000  # candidates fetched at most for a filter: a 10 % filter keeps ~100 (recall@10 0.993 at 1M)
+EXACT_FILTERED_MAX = 50_000  # a filter keeping at most this many rows is scored exactly over them (a few ms)
 EXACT_CHUNK = 65_536  # rows converted to float32 at a time when scoring a large set exactly
 
 Ranked = list[tuple[int, float]]  # (item id, score), best first
@@ -132,25 +133,23 @@ class VectorSearcher:
 
     def _ann_nearest(self, matrix: VectorMatrix, index: ann.AnnIndex, vector: np.ndarray, k: int,
                      mask: np.ndarray) -> Ranked:
-        """ANN candidates among the indexed rows (over-fetched so that enough are usable) and every usable
-        row added since, re-scored exactly. A filter so narrow that it would need more candidates than
-        ``ANN_FETCH_MAX`` is scored exactly over its own rows."""
+        """ANN candidates among the indexed rows and every usable row added since, re-scored exactly.
+
+        With a filter (or tombstones) candidates are over-fetched in proportion, up to ``ANN_FETCH_MAX``, and
+        only usable ones are kept; a filter that keeps at most ``EXACT_FILTERED_MAX`` rows, or leaves fewer
+        than k candidates, is scored exactly over its own rows."""
         indexed = min(index.rows, matrix.rows)
         usable_indexed = int(np.count_nonzero(mask[:indexed]))
         tail = indexed + np.flatnonzero(mask[indexed:])
+        if usable_indexed < indexed and usable_indexed <= EXACT_FILTERED_MAX:
+            return _exact_rows(matrix, np.flatnonzero(mask), vector, k)
         want = max(ANN_RESCORE, 10 * k)
-        if usable_indexed == 0:
-            return _exact_rows(matrix, tail, vector, k)
-        fetch = math.ceil(want * indexed / usable_indexed)
-        while True:
-            if fetch > ANN_FETCH_MAX and fetch < indexed:
-                return _exact_rows(matrix, np.flatnonzero(mask), vector, k)
-            rows = index.candidates(vector, min(fetch, indexed))
-            rows = rows[(rows < matrix.rows)]
-            rows = rows[mask[rows]]  # live (deleted items never come back) and allowed
-            if len(rows) >= min(want, usable_indexed) or fetch >= indexed:
-                break
-            fetch *= 4
+        fetch = min(math.ceil(want * indexed / usable_indexed), max(want, ANN_FETCH_MAX), indexed)
+        rows = index.candidates(vector, fetch)
+        rows = rows[rows < matrix.rows]
+        rows = rows[mask[rows]]  # live (deleted items never come back) and allowed
+        if len(rows) < min(k, usable_indexed):
+            return _exact_rows(matrix, np.flatnonzero(mask), vector, k)
         return _exact_rows(matrix, np.concatenate([rows, tail]), vector, k)
 
     def uses_ann(self, matrix: VectorMatrix) -> bool:
