@@ -16,6 +16,11 @@ the original files; the vectors carry the model's fingerprint (:func:`embedengin
 are made again when the model's files change under the same name. :meth:`ImageCollection.search_text`
 ranks images by CLIP text → image similarity; :meth:`ImageCollection.search` takes ``method="clip:NAME"``
 for image → image.
+
+Text inside the photos (OCR, :mod:`embedengine.ocr`) is opt-in per collection (``configure(ocr=True)``, kept in
+the meta ``ocr``): each image read then gets ``payload["ocr_text"]`` ("" when it shows none; an image whose OCR
+fails keeps ``ocr_error`` instead and stays in the collection), and images indexed before get theirs on the next
+run without being embedded again. :meth:`ImageCollection.search_ocr_text` ranks images by the words of that text.
 """
 
 from __future__ import annotations
@@ -25,17 +30,17 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from embedengine import duplicates
+from embedengine import duplicates, ocr
 from embedengine.clip import ClipModel, clip_method, clip_name, get_clip_model, registered_models, vector_settings
 from embedengine.collections.base import Collection, ReadFile, skipped_entry
 from embedengine.collections.files import FileStat, hash_or_none, resolved
 from embedengine.collections.report import IndexReport
 from embedengine.errors import UserError
-from embedengine.image import KNOWN_IMAGE_EXTENSIONS, describe_source
+from embedengine.image import KNOWN_IMAGE_EXTENSIONS, ImageLoadError, describe_source
 from embedengine.image_filters import FACTS_VERSION, ImageFilters, camera_name, photo_facts
 from embedengine.label_meanings import label_meanings, meaning_scores
 from embedengine.linalg import normalise
@@ -66,6 +71,9 @@ COMMIT_EVERY = 32  # images per store transaction
 CLIP_MODELS = "clip_models"  # meta: the added CLIP models this collection is embedded with
 FACTS_META = "facts"  # meta: the FACTS_VERSION every payload has reached (older ones are completed)
 INDEX_BATCH = 16  # images per model call while indexing
+OCR_META = "ocr"  # meta: whether the images' text is recognised (OCR) at index time
+OCR_METHOD = "ocr"  # ImageSearchResult.method of a search by the text inside the images
+OCR_ENGINE = "PP-OCRv4"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,6 +96,7 @@ class ImageHit(Result):
     taken_from: str = ""  # "exif" (DateTimeOriginal) or "file" (its modification time)
     item_id: int = 0  # the collection's id of the image (maps highlight hits by it)
     camera: str = ""  # EXIF make and model ("" when the file names none)
+    ocr_lines: list[str] = field(default_factory=list)  # OCR search: the image's lines that hold a query word
 
 
 @dataclass
@@ -193,13 +202,34 @@ class ImageCollection(Collection):
 
     # -- what the index run needs of this kind --------------------------------------------------
 
-    def configure(self, batch_size: Optional[int] = None, clip: Optional[str] = None) -> None:
+    def configure(self, batch_size: Optional[int] = None, clip: Optional[str] = None,
+                  ocr: Optional[bool] = None) -> None:
         """``batch_size``: images per model call (smaller: Cancel takes effect sooner); ``clip``: an added CLIP
-        model to embed the images with as well, from this run on (kept in the collection's settings)."""
+        model to embed the images with as well, from this run on (kept in the collection's settings); ``ocr``:
+        recognise the text inside the images from this run on, or stop (None: as before; kept likewise)."""
         self._batch_size = batch_size or INDEX_BATCH
         if clip and clip not in self.clip_models:
             get_clip_model(clip)  # not added, or its files changed: a UserError now, before any work
             self.store.set_meta(CLIP_MODELS, self.clip_models + [clip])
+        if ocr is not None:
+            self.set_ocr(ocr)
+
+    @property
+    def ocr_enabled(self) -> bool:
+        """Whether index runs recognise the text inside the images (OCR)."""
+        return bool(self.store.get_meta(OCR_META, False))
+
+    def set_ocr(self, enabled: bool) -> None:
+        """Switch OCR at index time on or off (on without the OCR models: :class:`ocr.OcrUnavailable`)."""
+        if enabled and not ocr.available():
+            raise ocr.OcrUnavailable()
+        self.store.set_meta(OCR_META, bool(enabled))
+
+    def ocr_pending(self) -> int:
+        """How many images still lack their OCR text (0 while OCR is off)."""
+        if not self.ocr_enabled:
+            return 0
+        return sum(1 for _, _, payload in self._catalogue_now()[1] if not _has_ocr(payload))
 
     @property
     def clip_models(self) -> list[str]:
@@ -242,11 +272,14 @@ class ImageCollection(Collection):
             labels = [[name, round(p, 5)] for name, p in self.encoder.top_labels(outcome.probs, TOP_LABELS)]
             payload = {"width": outcome.width, "height": outcome.height, "labels": labels,
                        "thumb": self._save_thumbnail(outcome.thumbnail, digest), **photo_facts(stat.path, stat.mtime)}
+            if self.ocr_enabled:
+                payload.update(ocr_payload(stat.path))
             yield (FileEntry(stat.path, stat.size, stat.mtime, digest, payloads=[payload]),
                    {METHOD: normalise(outcome.embedding)[None]})
 
     def after_index(self, report: IndexReport, progress, cancel) -> None:
         self.complete_facts(cancel)
+        self.complete_ocr(cancel)
         for method in set(self.pending_methods()) & set(self.store.vector_methods()):
             self.store.set_vector_settings(method, vector_settings(clip_name(method)))  # all made by this model now
         super().after_index(report, progress, cancel)
@@ -259,22 +292,39 @@ class ImageCollection(Collection):
         if self.store.get_meta(FACTS_META) == FACTS_VERSION:
             return 0
         stale = [item for item in self.store.iter_items() if item.payload.get("facts") != FACTS_VERSION]
+        self._rewrite_payloads(stale, lambda item, record: photo_facts(item.path, record.mtime), cancel)
+        self.store.set_meta(FACTS_META, FACTS_VERSION)
+        return len(stale)
+
+    def complete_ocr(self, cancel: Optional[CancelToken] = None) -> int:
+        """While OCR is on, give images indexed before it was switched on their text (their vectors are kept);
+        returns how many."""
+        if not self.ocr_enabled:
+            return 0
+        stale = [item for item in self.store.iter_items() if not _has_ocr(item.payload)]
+        self._rewrite_payloads(stale, lambda item, record: ocr_payload(item.path), cancel, batch=1)
+        return len(stale)
+
+    def _rewrite_payloads(self, items: list[Item], added: Callable[[Item, Any], dict],
+                          cancel: Optional[CancelToken], batch: int = COMMIT_EVERY) -> None:
+        """Store ``items`` again with ``added(item, file record)`` merged into their payloads, keeping every
+        method's vector (nothing is embedded again)."""
+        if not items:
+            return
         records = self.store.file_records()
         matrices = {method: self.store.matrix(method) for method in self.store.vector_methods()}
         rows = {method: {int(item): row for row, item in enumerate(matrix.row_items) if item >= 0}
                 for method, matrix in matrices.items()}
         by_methods: dict[tuple[str, ...], list[Item]] = {}
-        for item in stale:  # write_batch wants every method's vector for every item of a batch
+        for item in items:  # write_batch wants every method's vector for every item of a batch
             by_methods.setdefault(tuple(m for m in matrices if item.id in rows[m]), []).append(item)
-        for methods, items in by_methods.items():
-            for start in range(0, len(items), COMMIT_EVERY):
+        for methods, group in by_methods.items():
+            for start in range(0, len(group), batch):
                 checkpoint(cancel)
-                chunk = items[start:start + COMMIT_EVERY]
-                entries = [_with_facts(item, records[item.path]) for item in chunk]
+                chunk = group[start:start + batch]
+                entries = [_with_payload(item, records[item.path], added(item, records[item.path])) for item in chunk]
                 kept = {m: matrices[m].rows_as_float32(np.array([rows[m][i.id] for i in chunk])) for m in methods}
                 self.store.write_batch(entries, kept)
-        self.store.set_meta(FACTS_META, FACTS_VERSION)
-        return len(stale)
 
     def after_removal(self) -> None:
         self.prune_thumbnails()
@@ -444,6 +494,34 @@ class ImageCollection(Collection):
                                  (encoded - started) * 1000, (time.perf_counter() - encoded) * 1000,
                                  text=text, method=clip_model.method, filters=filters.to_dict())
 
+    def search_ocr_text(self, query: str, k: int = 20, filters: ImageFilters | dict | None = None
+                        ) -> ImageSearchResult:
+        """The ``k`` images whose recognised text (OCR) holds most of the words of ``query`` (``invoice 2024``),
+        among those meeting ``filters``: score = share of the query's words found, ties by how often they occur.
+        Each hit lists its lines that hold a query word (``ocr_lines``)."""
+        words = ocr_words(query)
+        if not words:
+            raise UserError("type the words to find in the photos", hint="for example: ocr: invoice 2024")
+        if not self.ocr_enabled:
+            raise UserError(f"collection '{self.name}' does not read the text inside its images",
+                            hint=f"turn it on: type `ocr on` in the Images tab, or embedstudio images index --ocr "
+                                 f"--collection '{self.name}'")
+        filters = ImageFilters.coerce(filters)
+        started = time.perf_counter()
+        passing = self.filtered_ids(filters) if filters.active() else None
+        ranked, lines = [], {}
+        for item_id, _, payload in self._catalogue_now()[1]:
+            if payload.get("ocr_text") and (passing is None or item_id in passing):
+                share, count, lines[item_id] = ocr_match(payload["ocr_text"], words)
+                if share > 0:
+                    ranked.append((item_id, share, count))
+        ranked.sort(key=lambda entry: (-entry[1], -entry[2]))
+        hits = self.hits([(item_id, share) for item_id, share, _ in ranked[:k]])
+        for hit in hits:
+            hit.ocr_lines = lines[hit.item_id]
+        return ImageSearchResult(self.name, "", [], "", hits, self.count(), 0.0, (time.perf_counter() - started) * 1000,
+                                 text=" ".join(query.split()), method=OCR_METHOD, filters=filters.to_dict())
+
     def clip_model(self, name: Optional[str] = None) -> ClipModel:
         """The added CLIP model ``name`` (default: the first this collection is embedded with), once its vectors
         here are known to be that model's; else a :class:`UserError` saying how to index with it."""
@@ -591,10 +669,41 @@ def _made_by_current_model(method: str, settings: dict) -> bool:
         settings.get("fingerprint") == vector_settings(clip_name(method))["fingerprint"]
 
 
-def _with_facts(item: Item, record) -> FileEntry:
-    """The store entry of an indexed image, its payload completed with the header facts."""
-    return FileEntry(item.path, record.size, record.mtime, record.sha256,
-                     payloads=[{**item.payload, **photo_facts(item.path, record.mtime)}])
+def _with_payload(item: Item, record, added: dict) -> FileEntry:
+    """The store entry of an indexed image, its payload completed with ``added``."""
+    return FileEntry(item.path, record.size, record.mtime, record.sha256, payloads=[{**item.payload, **added}])
+
+
+def _has_ocr(payload: dict) -> bool:
+    return "ocr_text" in payload or "ocr_error" in payload
+
+
+def ocr_payload(path: str) -> dict:
+    """``{"ocr_text": text}`` of one image, or ``{"ocr_error": reason}`` when its OCR fails (the image stays)."""
+    try:
+        return {"ocr_text": ocr.recognise(path).text}
+    except ImageLoadError as error:
+        return {"ocr_error": error.reason}
+    except ocr.OcrUnavailable:
+        raise
+    except Exception as error:  # noqa: BLE001 (one image's model failure must not stop the run)
+        return {"ocr_error": f"OCR failed: {error}"}
+
+
+def ocr_words(text: str) -> list[str]:
+    """Lower-case words of a text (letters and digits)."""
+    return re.findall(r"\w+", text.lower())
+
+
+def ocr_match(text: str, words: Sequence[str]) -> tuple[float, int, list[str]]:
+    """Share of the query ``words`` the text holds, how often they occur, and the lines holding any of them."""
+    counts: dict[str, int] = {}
+    for word in ocr_words(text):
+        counts[word] = counts.get(word, 0) + 1
+    wanted = set(words)
+    matched = [word for word in wanted if word in counts]
+    lines = [line for line in text.splitlines() if wanted & set(ocr_words(line))]
+    return len(matched) / len(wanted), sum(counts[word] for word in matched), lines
 
 
 def _query_path(query: Any) -> Optional[str]:

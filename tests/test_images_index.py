@@ -511,3 +511,50 @@ def test_removing_a_folder_takes_its_images_and_thumbnails_out(models_dir, tmp_p
     assert json.loads(capsys.readouterr().out)["files_removed"] == 1
     assert cli.main(["images", "remove", str(keep), "--collection", "rm", "--json"]) == 2
     assert "not a folder" in json.loads(capsys.readouterr().out)["error"]
+
+
+# -- text inside the photos (OCR) ---------------------------------------------------------------
+
+def write_text_photos(folder: Path) -> dict[str, Path]:
+    """A fake invoice and a station sign rendered with a system font, and one demo photo without text."""
+    from test_ocr import render_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"invoice": folder / "invoice.png", "sign": folder / "sign.png", "photo": folder / "horse.png"}
+    render_text(["INVOICE 2024", "total 42.00"], size=40).save(paths["invoice"])
+    render_text(["PLATFORM 9"], size=48).save(paths["sign"])
+    shutil.copy(resources_dir() / "images" / "horse.png", paths["photo"])
+    return paths
+
+
+def test_ocr_text_is_stored_and_searchable_when_switched_on(models_dir, tmp_path):
+    paths = write_text_photos(tmp_path / "scans")
+    with ImageCollection("ocr", create=True) as collection:
+        collection.index([tmp_path / "scans"], ocr=True)
+        found = collection.search_ocr_text("invoice 2024", k=5)
+        sign = collection.search_ocr_text("Platform 9", k=5, filters={"folder": str(tmp_path / "scans")})
+        texts = {Path(item.path).name: item.payload.get("ocr_text") for item in collection.store.iter_items()}
+    assert found.hits[0].path == resolved(paths["invoice"]) and found.hits[0].score == 1.0
+    assert any("2024" in line for line in found.hits[0].ocr_lines)
+    assert [hit.path for hit in sign.hits] == [resolved(paths["sign"])] and found.method == "ocr"
+    assert texts["horse.png"] is not None and "platform" not in texts["horse.png"].lower()
+
+
+def test_ocr_off_stores_no_text_and_switching_it_on_fills_it_without_re_embedding(models_dir, tmp_path):
+    paths = write_text_photos(tmp_path / "scans")
+    with ImageCollection("later", create=True) as collection:
+        collection.index([tmp_path / "scans"])
+        assert all("ocr_text" not in item.payload for item in collection.store.iter_items())
+        with pytest.raises(UserError, match="does not read the text"):
+            collection.search_ocr_text("invoice")
+        before = {item.path: item.id for item in collection.store.iter_items()}
+        vectors_before = {path: collection.store.matrix("resnet50").rows_as_float32(
+            np.array([list(collection.store.matrix("resnet50").row_items).index(i)])) for path, i in before.items()}
+        report = collection.index(ocr=True)
+        assert report.items_added == 0 and report.embedded == {}  # nothing read or embedded again
+        matrix = collection.store.matrix("resnet50")
+        rows = {int(item): row for row, item in enumerate(matrix.row_items) if item >= 0}
+        for item in collection.store.iter_items():
+            assert "ocr_text" in item.payload
+            np.testing.assert_array_equal(matrix.rows_as_float32(np.array([rows[item.id]])), vectors_before[item.path])
+        assert collection.search_ocr_text("platform").hits[0].path == resolved(paths["sign"])

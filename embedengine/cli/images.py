@@ -27,6 +27,12 @@ def register(subparsers) -> None:
     index.add_argument("--clip", default=None, metavar="NAME",
                        help="embed the images with the added CLIP model NAME too (kept for later runs; "
                             "`embedstudio models add-clip DIR` adds one)")
+    ocr_switch = index.add_mutually_exclusive_group()
+    ocr_switch.add_argument("--ocr", dest="ocr", action="store_const", const=True, default=None,
+                            help="recognise the text inside the images too (0.5-4 s per image; kept for later runs; "
+                                 "images indexed before get theirs without being embedded again)")
+    ocr_switch.add_argument("--no-ocr", dest="ocr", action="store_const", const=False,
+                            help="stop recognising text in later runs")
 
     search = add_command(sub, "search", run_search,
                          "find the images most similar to IMAGE, or matching a text, labels or filters", format_search)
@@ -38,6 +44,8 @@ def register(subparsers) -> None:
                              "('a dog on a beach')")
     search.add_argument("--text", default=None, metavar="TEXT",
                         help="rank the images by what TEXT describes ('a dog on a beach'), with the collection's CLIP model")
+    search.add_argument("--ocr-text", default=None, metavar="WORDS",
+                        help="rank the images by the WORDS found in their text (OCR; index with --ocr first)")
     search.add_argument("--clip", default=None, metavar="NAME",
                         help="the CLIP model for --text (default: the collection's first)")
     search.add_argument("--method", default=METHOD, metavar="METHOD",
@@ -62,20 +70,25 @@ def register(subparsers) -> None:
 # -- handlers ----------------------------------------------------------------------------------
 
 def index_options(args: argparse.Namespace) -> dict:
-    return {"clip": args.clip} if getattr(args, "clip", None) else {}
+    options = {"clip": args.clip} if getattr(args, "clip", None) else {}
+    if getattr(args, "ocr", None) is not None:
+        options["ocr"] = args.ocr
+    return options
 
 
 def run_search(args: argparse.Namespace) -> ImageSearchResult:
     if args.k < 1:
         raise UserError("-k must be at least 1")
-    if args.image is not None and args.text:
-        raise UserError("give a query IMAGE or --text, not both",
+    if sum(bool(q) for q in (args.image, args.text, args.ocr_text)) > 1:
+        raise UserError("give one of a query IMAGE, --text or --ocr-text",
                         hint="embedstudio images search --text 'a dog on a beach'")
     filters = ImageFilters.parse(args.after, args.before, args.camera, args.folder, args.min_size)
-    if args.image is None and not (args.label or args.text or filters.active()):
+    if args.image is None and not (args.label or args.text or args.ocr_text or filters.active()):
         raise UserError("give a query IMAGE, --text, --label WORD or a filter (--after, --camera, …)",
                         hint="embedstudio images search photo.jpg -k 5")
     with ImageCollection.open(args.collection) as collection:
+        if args.ocr_text:
+            return collection.search_ocr_text(args.ocr_text, k=args.k, filters=filters)
         if args.text:
             return collection.search_text(args.text, k=args.k, model=args.clip, label_filter=args.label,
                                           filters=filters)
@@ -111,8 +124,9 @@ def format_search(result: ImageSearchResult) -> str:
         lines.append(f"  query looks like: {_labels(result.query_labels, 3)}")
     if result.related_labels:
         lines.append(f"  labels that mean it: {', '.join(name for name, _ in result.related_labels[:6])}")
-    lines += [f"{rank:3d}. {hit.score:.3f}  {hit.path}  [{_labels(hit.labels)}]{_facts(hit)}"
-              for rank, hit in enumerate(result.hits, start=1)]
+    for rank, hit in enumerate(result.hits, start=1):
+        lines.append(f"{rank:3d}. {hit.score:.3f}  {hit.path}  [{_labels(hit.labels)}]{_facts(hit)}")
+        lines += [f"       “{line}”" for line in hit.ocr_lines]
     if not result.hits:
         lines.append("  no matching images")
     return "\n".join(lines)
