@@ -206,6 +206,20 @@ def test_images_answers_name_the_collection_and_what_compared_the_images():
     assert controller.source(None, "filter_search") == "collection 'demo' · EXIF date, camera and size"
 
 
+
+def test_images_text_inside_photos_commands_and_source():
+    controller = ImagesController(FakeSettings())
+    for typed in ("ocr: invoice 2024", "OCR:invoice 2024", "text: invoice 2024"):
+        assert controller.parse(typed) == Command("ocr_search", {"text": "invoice 2024", "filters": ImageFilters(),
+                                                                 "collection": None})
+    assert controller.parse("ocr: receipt after:2024-01").args["filters"] == ImageFilters.parse(after="2024-01")
+    assert controller.parse("text ~ a receipt").action != "ocr_search"  # still the CLIP text search
+    assert controller.parse("ocr:").action == "error"
+    assert controller.parse("ocr on") == Command("ocr_switch", {"enabled": True, "collection": None})
+    assert controller.parse("ocr OFF").args["enabled"] is False
+    assert controller.source("scans", "ocr_search") == "collection 'scans' · OCR (PP-OCRv4)"
+
+
 # -- selection ---------------------------------------------------------------------------------
 
 def test_selection_is_persisted_and_names_include_it():

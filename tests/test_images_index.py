@@ -558,3 +558,12 @@ def test_ocr_off_stores_no_text_and_switching_it_on_fills_it_without_re_embeddin
             assert "ocr_text" in item.payload
             np.testing.assert_array_equal(matrix.rows_as_float32(np.array([rows[item.id]])), vectors_before[item.path])
         assert collection.search_ocr_text("platform").hits[0].path == resolved(paths["sign"])
+
+
+def test_cli_indexes_with_ocr_and_searches_the_text(models_dir, tmp_path, capsys):
+    paths = write_text_photos(tmp_path / "scans")
+    assert cli.main(["images", "index", str(tmp_path / "scans"), "--ocr", "--collection", "scans"]) == 0
+    capsys.readouterr()
+    assert cli.main(["images", "search", "--ocr-text", "invoice 2024", "--collection", "scans"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[1].split()[2] == resolved(paths["invoice"]) and "INVOICE 2024" in printed.upper()

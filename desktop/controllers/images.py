@@ -3,7 +3,8 @@
 Typed: ``help`` (or ``?``, or nothing), ``dupes [threshold]``, ``index PATH``, ``remove PATH``, ``status``,
 ``exclude PATTERNS`` (``exclude none`` clears them), otherwise a search: ``text ~ a dog on a beach`` by the
 active image–text (CLIP) model, ``label ~ horse`` by what the ImageNet labels mean, and plain text by the
-CLIP model when one is active, else by the labels. Filters go anywhere in a search (``beach after:2024-01
+CLIP model when one is active, else by the labels; ``ocr: invoice 2024`` (or ``text: …``) by the words of
+the text inside the photos, and ``ocr on`` / ``ocr off`` switches that text recognition for the collection. Filters go anywhere in a search (``beach after:2024-01
 camera:pixel``): ``after:``, ``before:``, ``camera:``, ``folder:``, ``size:`` (quote a value with spaces:
 ``camera:"pixel 8"``); filters alone list the photos meeting them. Payloads: a dropped or pasted picture
 ``{"image": path, "label": words and filters}``, folders to index, a folder to remove.
@@ -35,6 +36,8 @@ FILTER_WORDS = {"after": "after", "before": "before", "camera": "camera", "folde
 _FILTER = re.compile(r'(?<!\S)(after|before|camera|folder|min-size|size):("[^"]*"|\S+)', re.IGNORECASE)
 _TEXT = re.compile(r"^text\s*~\s*", re.IGNORECASE)
 _LABEL = re.compile(r"^labels?\s*~\s*", re.IGNORECASE)
+_OCR = re.compile(r"^(ocr|text)\s*:\s*", re.IGNORECASE)
+OCR_HINT = "for example: ocr: invoice 2024 (ocr on / ocr off switches reading the text inside the photos)"
 NO_CLIP_HINT = ("add an image–text model in Preferences (Add model folder…) or with `embedstudio models add-clip "
                 "DIR`, then pick it there")
 
@@ -51,7 +54,8 @@ class ImagesController(CollectionController):
     first_name = engine.DEMO_COLLECTION
     protected = frozenset({engine.DEMO_COLLECTION})
     create_on_open = False  # only indexing creates an image collection (the demo's first launch relies on it)
-    needs_folders = frozenset({"search", "search_by_label", "search_text", "filter_images", "near_duplicates"})
+    needs_folders = frozenset({"search", "search_by_label", "search_text", "search_ocr_text", "filter_images",
+                               "near_duplicates"})
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(engine.ImageCollection, settings)
@@ -92,6 +96,8 @@ class ImagesController(CollectionController):
             return Command("remove", {"folder": str(Path(rest).expanduser()), "collection": name})
         if word == "status":
             return Command("status", {"collection": name})
+        if word == "ocr" and rest.lower() in ("on", "off"):
+            return Command("ocr_switch", {"enabled": rest.lower() == "on", "collection": name})
         if word == "exclude":
             patterns = rest.split()
             if not patterns:
@@ -105,6 +111,11 @@ class ImagesController(CollectionController):
             words, filters = split_filters(text)
         except UserError as error:
             return error_command(str(error), error.hint)
+        by_ocr = _OCR.match(words)
+        if by_ocr:
+            if not words[by_ocr.end():]:
+                return error_command("find which words?", OCR_HINT)
+            return Command("ocr_search", {"text": words[by_ocr.end():], "filters": filters, "collection": name})
         by_text, by_label = _TEXT.match(words), _LABEL.match(words)
         words = words[(by_text or by_label).end():] if (by_text or by_label) else words
         model = self.clip_model
@@ -129,6 +140,26 @@ class ImagesController(CollectionController):
             if not images.clip_ready(model) and images.index(clip=model, progress=progress, cancel=cancel).cancelled:
                 raise Cancelled()
             return images.search_text(text, k=k, model=model, filters=filters)
+
+    def search_ocr_text(self, text: str, filters: ImageFilters, k: int, collection: Optional[str] = None,
+                        progress=None, cancel=None) -> engine.ImageSearchResult:
+        """Search by the text inside the photos (for a worker thread); images still without their text are
+        read first by an index run, whose progress shows."""
+        with self.using(collection) as images:
+            if images.ocr_pending() and images.index(progress=progress, cancel=cancel).cancelled:
+                raise Cancelled()
+            return images.search_ocr_text(text, k=k, filters=filters)
+
+    def switch_ocr(self, enabled: bool, collection: Optional[str] = None) -> str:
+        """Turn reading the text inside the photos on or off for a collection; returns what changed."""
+        with self.using(collection) as images:
+            images.set_ocr(enabled)
+            if not enabled:
+                return f"Collection '{images.name}' no longer reads the text inside new photos."
+            pending = images.ocr_pending()
+            return (f"Collection '{images.name}' now reads the text inside its photos (0.5–4 s each). "
+                    + (f"**Re-index** (or search with **ocr: words**) reads the {pending} already indexed."
+                       if pending else "Search it with **ocr: words**."))
 
     # -- the active image–text (CLIP) model -----------------------------------------------------
 
@@ -166,5 +197,6 @@ class ImagesController(CollectionController):
                ) -> str:
         """The "from …" line of an answer: the collection and what compared its images."""
         how = {"label_search": f"{ENCODER_NAME} ImageNet labels", "duplicates": f"{ENCODER_NAME} + sha256",
-               "filter_search": "EXIF date, camera and size", "text_search": clip_method(model or "")}
+               "filter_search": "EXIF date, camera and size", "text_search": clip_method(model or ""),
+               "ocr_search": f"OCR ({engine.OCR_ENGINE})", "ocr_switch": f"OCR ({engine.OCR_ENGINE})"}
         return f"collection '{collection or self.selected}' · {how.get(action, ENCODER_NAME)}"

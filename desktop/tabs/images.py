@@ -33,8 +33,8 @@ WELCOME = (
     "Filters: **after:2024-01 before:2025 camera:pixel folder:~/Pictures/trips size:1920x1080**. "
     "**dupes** groups near-duplicates · **index** a folder (or drop one) · **status** · **help**"
 )
-PLACEHOLDER = ("cat  ·  beach after:2024-01 camera:pixel  ·  text ~ a dog on a beach  ·  dupes  ·  index ~/Pictures"
-               "  ·  help   (drop or paste a photo)")
+PLACEHOLDER = ("cat  ·  beach after:2024-01 camera:pixel  ·  text ~ a dog on a beach  ·  ocr: invoice 2024  ·  dupes"
+               "  ·  index ~/Pictures  ·  help   (drop or paste a photo)")
 HELP_TEXT = """**Finding images**
 * Drop an image file onto this tab, paste one from the clipboard (Ctrl+V or **Paste**) or use **Pick image…**.
   The query picture need not be in the collection.
@@ -50,6 +50,9 @@ HELP_TEXT = """**Finding images**
 * **Describe a photo** with an image–text (CLIP) model of your own: add its folder in **Preferences** and pick
   it; typed text (**a dog on a beach**, or **text ~ a dog on a beach**) then ranks the photos by what the text
   describes (the first search embeds the collection with the model). **label ~ horse** still searches the labels.
+* **Text inside photos**: **ocr on** makes the collection read the text in its photos, screenshots and scans
+  (0.5–4 s per image, **ocr off** stops); **ocr: invoice 2024** (or **text: …**) then finds the images whose text
+  holds those words, with the matching lines under each.
 * Similar pictures show down to a similarity of 0.45 (pictures of other subjects stay below it); drag the
   slider in the answer, or press **Show more**, to change it: the tab keeps your setting.
 * Click a result for a larger preview: open it, show its folder, copy its path, or find **more like this**.
@@ -81,6 +84,12 @@ def taken_text(hit: dict) -> str:
         return ""
     when = hit["taken"][:16].replace("T", " ") + ("" if hit.get("taken_from") == "exif" else " (file date)")
     return f"\ntaken {when}" + (f" · {hit['camera']}" if hit.get("camera") else "")
+
+
+def ocr_caption(hit: dict) -> str:
+    """A result tile's caption in an OCR search: the file's name and its lines that hold a query word."""
+    lines = [line if len(line) <= 40 else line[:39] + "…" for line in hit.get("ocr_lines", [])[:3]]
+    return "\n".join([short_name(hit["path"])] + [f"“{line}”" for line in lines])
 
 
 def label_text(labels: list, n: int = 3) -> str:
@@ -346,12 +355,20 @@ class ImagesTab(CollectionTab):
         elif command.action == "text_search":
             card.run_task("image_search", self.controller.search_text, args["text"], args["model"], args["filters"],
                           RESULTS_K, collection=args["collection"], source=source)
+        elif command.action == "ocr_search":
+            card.run_task("image_search", self.controller.search_ocr_text, args["text"], args["filters"], RESULTS_K,
+                          collection=args["collection"], source=source)
+        elif command.action == "ocr_switch":
+            card.run_task("markdown", self._switch_ocr, args["enabled"], args["collection"], source=source)
         elif command.action == "filter_search":
             card.run_task("image_search", call, "filter_images", args["filters"], k=RESULTS_K,
                           collection=args["collection"], source=source)
         else:
             card.run_task("image_search", call, "search_by_label", args["text"], k=RESULTS_K,
                           filters=args["filters"], collection=args["collection"], source=source)
+
+    def _switch_ocr(self, enabled: bool, collection: Optional[str]) -> dict:
+        return {"text": self.controller.switch_ocr(enabled, collection)}
 
     def recompute_duplicates(self, threshold: float, view: DuplicatesView) -> None:
         """Slider moved: regroup at the new threshold and update the same card."""
@@ -418,15 +435,19 @@ class ImagesTab(CollectionTab):
     def _render_search(self, result: dict) -> list[QWidget]:
         self.live_maps.highlight(result["collection"], [hit["item_id"] for hit in result["hits"]
                                                         if "item_id" in hit])
-        return [self._search_header(result),
-                SearchResultsView(result, self.show_preview, self.controller.set_min_similarity)]
+        view = SearchResultsView(result, self.show_preview, self.controller.set_min_similarity)
+        if result.get("method") == engine.OCR_METHOD:
+            view.grid.set_texts([ocr_caption(hit) for hit in result["hits"]])
+        return [self._search_header(result), view]
 
     def _search_header(self, result: dict) -> QWidget:
         lines = []
         if result["query"]:
             looks = f": looks like {label_text(result['query_labels'])}" if result["query_labels"] else ""
             lines.append(f"Most similar to {short_name(result['query'])}{looks}")
-        if result.get("text"):
+        if result.get("method") == engine.OCR_METHOD:
+            lines.append(f"Text inside the photos holding “{result['text']}” (share of its words found)")
+        elif result.get("text"):
             lines.append(f"Described as “{result['text']}” ({result.get('method')}: ranked by how well it fits)")
         related = result.get("related_labels") or []
         if result["label_filter"] and related:

@@ -465,3 +465,31 @@ def test_reindex_with_the_demo_selected_reindexes_the_demo(qtbot, tab):
     assert card.query == f"Re-index '{DEMO_COLLECTION}'"
     assert card.result_json["collection"] == DEMO_COLLECTION and card.result_json["files_unchanged"] >= 10
     assert "photos" not in ImageCollection.names()
+
+
+def test_text_inside_photos_is_switched_on_then_found_by_typing_ocr(qtbot, tab, tmp_path):
+    """A collection indexed without OCR: `ocr:` says how to switch it on, `ocr on` does, and the next `ocr:` search
+    first reads the text of the indexed images (keeping their vectors), then shows the sign with its line."""
+    from test_images_index import write_text_photos
+
+    paths = write_text_photos(tmp_path / "scans")
+    with ImageCollection("scans", create=True) as scans:
+        scans.index([tmp_path / "scans"])
+    tab.actions.sync_bar()
+    box = tab.actions.bar.collection_box
+    box.setCurrentIndex(box.findText("scans"))
+    assert tab.controller.selected == "scans"
+
+    type_query(qtbot, tab, "ocr: platform 9")
+    assert "ocr on" in last_answer(qtbot, tab, "error").as_text()
+    type_query(qtbot, tab, "ocr on")
+    switched = last_answer(qtbot, tab, "markdown")
+    assert "now reads the text" in switched.as_text() and "the 3 already indexed" in switched.as_text()
+    type_query(qtbot, tab, "ocr: platform 9")
+    card = last_answer(qtbot, tab, "image_search")
+    assert grid_paths(card)[0] == str(paths["sign"].resolve())
+    assert card.source_label.text() == "from collection 'scans' · OCR (PP-OCRv4)"
+    caption = card.findChildren(ImageGrid)[0].tiles[0].text()
+    assert "sign.png" in caption and "PLATFORM 9" in caption.upper()
+    with ImageCollection.open("scans") as scans:
+        assert scans.ocr_pending() == 0 and scans.index().items_added == 0
