@@ -6,6 +6,7 @@ Layout of one collection folder (``collection_folder(kind, name)``)::
     data_home()/image-collections/<name>/    kind "images"
         index.sqlite        WAL; tables meta, roots, excludes, files, items, vector_sets, vector_rows
         vectors/<method>.<generation>.f16    float16 rows, append-only, row r <-> vector_rows(method, r)
+        vectors/<method>.<generation>.items-v1.npy   derived: the item id of each row (see below)
 
 Tables
     files(id, path UNIQUE, size, mtime, sha256, status 'ok'|'skipped', reason, indexed_at)
@@ -19,6 +20,15 @@ committed row counts. A ``kill -9`` at any point leaves either the old or the ne
 committed count are truncated when the store is opened. Deleting a file deletes its items and (by
 cascade) its row mappings: the rows become tombstones, masked at search time and removed by
 :meth:`compact` (writes a new generation file, then commits the switch; stale files are deleted on open).
+
+Row -> item map: opening a set needs the item id of every row, which SQLite gives at about 0.7 µs a row
+(0.7 s for 1M). :meth:`CollectionStore.matrix` keeps a copy, ``<method>.<generation>.items-v1.npy``
+(int64, memory-mapped), whose header holds the state it was taken from: row count, live rows, smallest
+and largest live item id, and a CRC-32 of the ids. Within a generation rows are only appended (row count
+grows) or unmapped (live rows fall), so a header that matches SQLite's current values (one scan of an
+index) describes the current map; a missing, damaged or stale copy is rebuilt from SQLite and saved again
+(temp file + rename). It is saved when a set is read (an index run's last step reads it) and by
+:meth:`compact`, not by each batch: that would rewrite the whole map per batch.
 
 Typical use::
 
@@ -44,6 +54,8 @@ import re
 import sqlite3
 import threading
 import time
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional, Sequence
@@ -62,6 +74,9 @@ KIND_FOLDERS = {"documents": "collections", "images": "image-collections"}
 SETTINGS_COPY = "settings.json"  # folders, excludes and small settings, for rebuilding a damaged index
 RUN_META = frozenset({"run_open", "last_indexed"})  # meta that changes with every run (not settings)
 MAP_VECTORS_FROM_BYTES = 64 << 20  # vector files from this size are memory-mapped, not read into memory
+ITEM_MAP_VERSION = 1  # of the saved row -> item maps (in their file name and header)
+ITEM_MAP_SUFFIX = f".items-v{ITEM_MAP_VERSION}.npy"
+ITEM_MAP_TEMP_AGE_S = 300  # a temporary map file this old is a killed writer's: deleted on open
 
 NAME_PATTERN = re.compile(r"^[\w][\w .-]{0,63}$")
 SCHEMA = """
@@ -265,6 +280,46 @@ class VectorMatrix:
 
     def live_mask(self) -> np.ndarray:
         return self._live
+
+
+def item_map_header(row_items: np.ndarray) -> np.ndarray:
+    """[version, rows, live rows, smallest and largest live item id (-1 when none), CRC-32 of the ids]."""
+    live = row_items[row_items >= 0]
+    smallest, largest = (int(live.min()), int(live.max())) if len(live) else (-1, -1)
+    return np.array([ITEM_MAP_VERSION, len(row_items), len(live), smallest, largest,
+                     zlib.crc32(np.ascontiguousarray(row_items))], dtype=np.int64)
+
+
+ITEM_MAP_HEADER = len(item_map_header(np.zeros(0, dtype=np.int64)))
+
+
+def write_item_map(path: Path, row_items: np.ndarray) -> None:
+    """Save a row -> item map with its header (temp file, fsync, rename); a failure only loses the copy."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            np.save(handle, np.concatenate([item_map_header(row_items), row_items]))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+
+
+def read_item_map(path: Path, expected: tuple[int, int, int, int]) -> Optional[np.ndarray]:
+    """The saved ids of a map whose header says (rows, live rows, smallest, largest live id) = ``expected``
+    and whose CRC matches; None when it is missing, damaged or stale. Memory-mapped (read on Windows,
+    where a mapped file could not be replaced)."""
+    try:
+        saved = np.load(path, mmap_mode=None if os.name == "nt" else "r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if saved.dtype != np.int64 or saved.ndim != 1 or len(saved) != ITEM_MAP_HEADER + expected[0]:
+        return None
+    header, row_items = np.asarray(saved[:ITEM_MAP_HEADER]), saved[ITEM_MAP_HEADER:]
+    if tuple(int(v) for v in header[:-1]) != (ITEM_MAP_VERSION, *expected):
+        return None
+    return row_items if int(header[-1]) == zlib.crc32(np.ascontiguousarray(row_items)) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -584,7 +639,7 @@ class CollectionStore:
         keep: set[Path] = set()
         for method, dim, rows, generation in self._query("SELECT method, dim, rows, generation FROM vector_sets"):
             path = self._vector_file(method, generation)
-            keep.add(path)
+            keep.update((path, self._item_map_file(method, generation)))
             size = path.stat().st_size if path.exists() else 0
             if size < rows * dim * 2:  # committed rows are missing: never fill them with zeros
                 raise CollectionDamaged(f"{path.name} holds {size // (dim * 2):,} of its {rows:,} vectors")
@@ -594,6 +649,18 @@ class CollectionStore:
         for path in (self.folder / "vectors").glob("*.f16"):
             if path not in keep:
                 path.unlink(missing_ok=True)
+        self._delete_stale_item_maps(keep)
+
+    def _delete_stale_item_maps(self, keep: set[Path]) -> None:
+        """Row -> item maps of old generations, dropped sets or older versions, and old temporaries."""
+        for path in (self.folder / "vectors").glob("*.items-v*"):
+            try:
+                if path.suffix == ".tmp" and time.time() - path.stat().st_mtime > ITEM_MAP_TEMP_AGE_S:
+                    path.unlink()
+                elif path.suffix == ".npy" and path not in keep:
+                    path.unlink()
+            except OSError:
+                pass
 
     def _bump(self) -> None:
         self._version += 1
@@ -668,23 +735,54 @@ class CollectionStore:
 
     def matrix(self, method: str) -> VectorMatrix:
         """A vector set as a :class:`VectorMatrix` (read once, cached until the set changes)."""
-        info = self._vector_set_row(method)
-        if info is None:
-            raise UserError(f"this collection has no '{method}' vectors", hint="index it with that method first")
-        dim, rows, generation = info
-        cached = self._matrices.get(method)
-        if cached and (cached.generation, cached.rows, cached.version) == (generation, rows, self._current_version()):
-            return cached
-        vectors = self._load_rows(method, generation, rows, dim)
+        with self._lock, self._read_snapshot():  # the row count and the row -> item map agree
+            info = self._vector_set_row(method)
+            if info is None:
+                raise UserError(f"this collection has no '{method}' vectors", hint="index it with that method first")
+            dim, rows, generation = info
+            cached = self._matrices.get(method)
+            version = self._current_version()
+            if cached and (cached.generation, cached.rows, cached.version) == (generation, rows, version):
+                return cached
+            vectors = self._load_rows(method, generation, rows, dim)
+            matrix = VectorMatrix(method, generation, rows, vectors, self._row_items(method, generation, rows), version)
+            self._matrices[method] = matrix
+            return matrix
+
+    @contextmanager
+    def _read_snapshot(self) -> Iterator[None]:
+        """One read transaction: queries inside see one committed state. Under the lock."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
+    def _row_items(self, method: str, generation: int, rows: int) -> np.ndarray:
+        """The item id of each committed row (-1: tombstone): the saved map when it is current, else read
+        from SQLite and saved again."""
+        path = self._item_map_file(method, generation)
+        expected = (rows, *self._live_signature(method))
+        saved = read_item_map(path, expected)
+        if saved is not None:
+            return saved
         row_items = np.full(rows, -1, dtype=np.int64)
         with self._lock:  # streamed into one array: no list of a million tuples
             cursor = self._db.execute("SELECT row, item_id FROM vector_rows WHERE method=?", (method,))
             mapping = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.int64).reshape(-1, 2)
         mapping = mapping[mapping[:, 0] < rows]
         row_items[mapping[:, 0]] = mapping[:, 1]
-        matrix = VectorMatrix(method, generation, rows, vectors, row_items, self._current_version())
-        self._matrices[method] = matrix
-        return matrix
+        write_item_map(path, row_items)
+        return row_items
+
+    def _live_signature(self, method: str) -> tuple[int, int, int]:
+        """(live rows, smallest, largest live item id) of a set, as SQLite has them now (-1 when none)."""
+        def one(aggregate: str) -> int:  # separately: MIN and MAX then read one index entry each
+            return int(self._query(f"SELECT COALESCE({aggregate}, -1) FROM vector_rows WHERE method=?", (method,))[0][0])
+        return one("COUNT(*)"), one("MIN(item_id)"), one("MAX(item_id)")
+
+    def _item_map_file(self, method: str, generation: int) -> Path:
+        return self._vector_file(method, generation).with_suffix(ITEM_MAP_SUFFIX)
 
     def _load_rows(self, method: str, generation: int, rows: int, dim: int) -> np.ndarray:
         """The committed rows as stored, float16 [rows, dim].
@@ -756,6 +854,7 @@ class CollectionStore:
                                [(method, row, int(item)) for row, item in enumerate(live[:, 1])])
                 db.execute("UPDATE vector_sets SET rows=?, generation=? WHERE method=?",
                            (len(live), generation + 1, method))
+            write_item_map(self._item_map_file(method, generation + 1), live[:, 1])
             self._repair_vector_files()
             self._bump()
         return True

@@ -156,3 +156,127 @@ def test_forget_root_drops_only_the_files_no_other_root_covers(files, tmp_path):
     with pytest.raises(UserError, match="is not a folder of this collection"):
         store.forget_root(folder)
     assert store.roots() == [str(other.resolve())]
+
+
+# -- the saved row -> item map (vectors/<method>.<generation>.items-v1.npy) -------------------------
+
+def filled_store(folder, files: int = 4, items: int = 3, seed: int = 0) -> tuple[CollectionStore, np.ndarray]:
+    store = CollectionStore(folder)
+    vectors = unit_rows(files * items, seed=seed)
+    entries = [FileEntry(f"/data/f{seed}-{f}.txt", 1, 1.0, payloads=[{"n": i} for i in range(items)])
+               for f in range(files)]
+    store.write_batch(entries, {"m": vectors})
+    return store, vectors
+
+
+def row_items_in_sqlite(folder) -> np.ndarray:
+    """The row -> item map as SQLite has it (-1: tombstone), read without the store."""
+    import sqlite3
+    with sqlite3.connect(folder / "index.sqlite") as db:
+        rows = db.execute("SELECT rows FROM vector_sets WHERE method='m'").fetchone()[0]
+        truth = np.full(rows, -1, dtype=np.int64)
+        for row, item in db.execute("SELECT row, item_id FROM vector_rows WHERE method='m'"):
+            truth[row] = item
+    return truth
+
+
+def item_map_file(folder):
+    return next((folder / "vectors").glob("*.items-v1.npy"))
+
+
+def test_item_map_is_saved_and_opened_memory_mapped(tmp_path):
+    folder = tmp_path / "c"
+    store, vectors = filled_store(folder)
+    expected = store.search("m", vectors[5], k=4)
+    store.close()
+    first = CollectionStore(folder)
+    assert np.array_equal(first.matrix("m").row_items, row_items_in_sqlite(folder))
+    assert item_map_file(folder).exists()
+    again = CollectionStore(folder)
+    if os.name != "nt":
+        assert isinstance(again.matrix("m").row_items, np.memmap)  # read from the saved map, not SQLite
+    assert again.search("m", vectors[5], k=4) == expected
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "flip an id", "garbage"])
+def test_missing_or_damaged_item_map_is_rebuilt(tmp_path, damage):
+    folder = tmp_path / "c"
+    store, vectors = filled_store(folder)
+    expected = store.search("m", vectors[7], k=5)
+    path = item_map_file(folder)
+    good = path.read_bytes()
+    store.close()
+    if damage == "delete":
+        path.unlink()
+    elif damage == "truncate":
+        path.write_bytes(good[:len(good) - 12])
+    elif damage == "flip an id":  # header intact, one id changed: the CRC catches it
+        path.write_bytes(good[:-8] + (int.from_bytes(good[-8:], "little") ^ 1).to_bytes(8, "little"))
+    else:
+        path.write_bytes(b"not a map at all")
+    reopened = CollectionStore(folder)
+    assert reopened.search("m", vectors[7], k=5) == expected
+    assert np.array_equal(reopened.matrix("m").row_items, row_items_in_sqlite(folder))
+    assert path.read_bytes() == good  # saved again
+
+
+@pytest.mark.parametrize("change", ["items added", "file removed"])
+def test_stale_item_map_is_never_used(tmp_path, change):
+    folder = tmp_path / "c"
+    store, vectors = filled_store(folder)
+    reader = CollectionStore(folder)  # the desktop app, open while another run indexes
+    reader.matrix("m")
+    path = item_map_file(folder)
+    stale = path.read_bytes()
+    other = CollectionStore(folder)  # another index run, its own connection
+    if change == "items added":
+        new_vectors = unit_rows(3, seed=9)
+        new_ids = other.write_batch([FileEntry("/data/new.txt", 1, 1.0, payloads=[{}] * 3)], {"m": new_vectors})
+        query, wanted = new_vectors[1], new_ids[1]
+    else:
+        gone = {item.id for item in other.iter_items() if item.path == "/data/f0-0.txt"}
+        other.remove_files(["/data/f0-0.txt"])
+        query, wanted = vectors[0], None
+    other.close()
+    path.write_bytes(stale)  # the map as it was before the change, with a valid CRC
+    truth = row_items_in_sqlite(folder)
+    for opened in (reader, CollectionStore(folder)):
+        assert np.array_equal(opened.matrix("m").row_items, truth)
+        found = [item for item, _ in opened.search("m", query, k=20)]
+        if wanted is not None:
+            assert found[0] == wanted
+        else:
+            assert not gone & set(found) and len(found) == len(vectors) - 3
+
+
+def test_kill_during_item_map_writes_leaves_a_usable_collection(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    folder = tmp_path / "c"
+    store, vectors = filled_store(folder, files=500, items=100)  # a 400 KB map: kills land mid-write
+    expected = store.search("m", vectors[123], k=10)
+    store.close()
+    rewrite_forever = (
+        "import sys\nfrom pathlib import Path\nfrom embedengine.store import CollectionStore\n"
+        "folder = Path(sys.argv[1])\nprint('ready', flush=True)\n"
+        "while True:\n"
+        "    for path in (folder / 'vectors').glob('*.items-v1.npy'):\n"
+        "        path.unlink(missing_ok=True)\n"
+        "    CollectionStore(folder).matrix('m')\n")
+    for pause in (0.3, 0.55, 0.8):
+        process = subprocess.Popen([sys.executable, "-c", rewrite_forever, str(folder)], stdout=subprocess.PIPE)
+        process.stdout.readline()
+        time.sleep(pause)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        reopened = CollectionStore(folder)
+        assert reopened.search("m", vectors[123], k=10) == expected
+        assert np.array_equal(reopened.matrix("m").row_items, row_items_in_sqlite(folder))
+        reopened.close()
+    leftovers = list((folder / "vectors").glob("*.tmp"))
+    for path in leftovers:  # a killed writer's temporary file, old enough to be given up
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    CollectionStore(folder).close()
+    assert not list((folder / "vectors").glob("*.tmp"))
+    assert len(list((folder / "vectors").glob("*.items-v1.npy"))) == 1
