@@ -156,7 +156,7 @@ def test_cli_index_clip_and_text_search(with_clip, capsys, tmp_path):
     assert code == 0 and named["hits"] == [] and named["filters"] == {"camera": "none"}
 
     code, error = run_json(capsys, "search", query, "--text", "red", "--collection", "cli")
-    assert code == 2 and "not both" in error["error"]
+    assert code == 2 and "give one of a query IMAGE, --text or --ocr-text" in error["error"]
     code, error = run_json(capsys, "search", "--text", "red", "--clip", "nope", "--collection", "cli")
     assert code == 2 and "no clip:nope vectors" in error["error"]
     assert cli.main(["images", "search", "--text", "red", "-k", "3", "--collection", "cli"]) == 0
