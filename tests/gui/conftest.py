@@ -61,6 +61,19 @@ def main_window(qtbot, qapp, isolated_home, monkeypatch):
         window.close()
 
 
+@pytest.fixture
+def shown(qtbot):
+    """``shown(widget, width=1000, height=800)``: the widget on screen at that size (closed after the test)."""
+    def show(widget, width: int = 1000, height: int = 800):
+        qtbot.addWidget(widget)
+        widget.resize(width, height)
+        widget.show()
+        qtbot.waitExposed(widget)
+        return widget
+
+    return show
+
+
 def send_drop(widget, paths) -> None:
     """Drag local ``paths`` over ``widget`` and drop them, with the real Qt events a file manager sends."""
     import warnings

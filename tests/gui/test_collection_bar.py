@@ -27,7 +27,7 @@ KINDS = {"documents": DocumentCollection, "images": ImageCollection}
 
 
 @pytest.fixture
-def make_tab(qtbot, ctx, models_dir, monkeypatch):
+def make_tab(shown, ctx, models_dir, monkeypatch):
     """``make_tab("documents" | "images")``: the real tab, shown (no first-launch demo)."""
     monkeypatch.setenv("EMBEDSTUDIO_DEMO", "0")
 
@@ -36,12 +36,7 @@ def make_tab(qtbot, ctx, models_dir, monkeypatch):
             from desktop.tabs.documents import DocumentsTab as Tab
         else:
             from desktop.tabs.images import ImagesTab as Tab
-        tab = Tab(ctx)
-        qtbot.addWidget(tab)
-        tab.resize(1100, 800)
-        tab.show()
-        qtbot.waitExposed(tab)
-        return tab
+        return shown(Tab(ctx), 1100, 800)
 
     return make
 

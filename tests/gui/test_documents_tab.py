@@ -16,12 +16,8 @@ WAIT_MS = 60_000
 
 
 @pytest.fixture
-def tab(qtbot, ctx, models_dir):
-    widget = DocumentsTab(ctx)
-    qtbot.addWidget(widget)
-    widget.resize(1000, 800)
-    widget.show()
-    return widget
+def tab(shown, ctx, models_dir):
+    return shown(DocumentsTab(ctx))
 
 
 def ask(qtbot, tab: DocumentsTab, text: str):

@@ -239,15 +239,10 @@ def test_an_input_box_refuses_dropped_files_unless_it_takes_them(qtbot, tmp_path
 
 
 @pytest.fixture
-def documents(qtbot, ctx, models_dir):
+def documents(shown, ctx, models_dir):
     from desktop.tabs.documents import DocumentsTab
 
-    tab = DocumentsTab(ctx)
-    qtbot.addWidget(tab)
-    tab.resize(1024, 700)
-    tab.show()
-    qtbot.waitExposed(tab)
-    return tab
+    return shown(DocumentsTab(ctx), 1024, 700)
 
 
 def finished_index_card(qtbot, tab):
