@@ -295,7 +295,8 @@ class CollectionActions(QObject):
                 card.fail(UserError(BUSY, hint="remove the folder once it has finished or been cancelled"))
             else:
                 card.run_task("removed", self.controller.remove_folder, args["folder"],
-                              collection=args.get("collection")).done.connect(self.refresh)
+                              collection=args.get("collection"),
+                              source=self.source(args.get("collection"))).done.connect(self.refresh)
         elif action == "exclude":
             self.set_excludes(args["patterns"], args.get("collection"))
             self._status_card(card, args.get("collection"))
@@ -303,9 +304,14 @@ class CollectionActions(QObject):
             return False
         return True
 
+    def source(self, collection: Optional[str]) -> str:
+        """The "from …" line of the index, status and removal answers: the collection they are about."""
+        return f"{self.controller.kind.kind} collection '{collection or self.controller.selected}'"
+
     def _status_card(self, card, collection: Optional[str]) -> None:
         """The status in ``card``; the bar shows it too when it is the selected collection's."""
-        card.run_task("status", self.controller.status, collection=collection).finished.connect(self._show_status)
+        card.run_task("status", self.controller.status, collection=collection,
+                      source=self.source(collection)).finished.connect(self._show_status)
 
     def _index(self, card, folders: list, target: str) -> None:
         if self.indexing():
@@ -313,7 +319,7 @@ class CollectionActions(QObject):
             return
         self.switch(target, during_question=True)
         self.index_handle = card.run_task("index", self.controller.index, folders, collection=target,
-                                          **self.index_options())
+                                          source=self.source(target), **self.index_options())
         self.watch_index(self.index_handle)
 
     def render(self, kind: str, result: Any):

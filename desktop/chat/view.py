@@ -130,7 +130,7 @@ class AnswerCard(QFrame):
         if source and isinstance(self.result_json, dict):
             self.result_json["source"] = source
         self.show_source(self.result_json)
-        self.set_content(self.view.render(kind, self.result_json))
+        self.set_content(self.view.render(kind, without_source(self.result_json)))
         if save:
             self.view.save(self)
             self.view.reveal(self)
@@ -199,6 +199,13 @@ class AnswerCard(QFrame):
     def rerun(self) -> None:
         if self.query:
             self.view.ask(self.query, self.payload)
+
+
+def without_source(result: Any) -> Any:
+    """A saved result as its renderer knows it: the card's ``"source"`` (shown by the card itself) left out."""
+    if isinstance(result, dict) and "source" in result:
+        return {key: value for key, value in result.items() if key != "source"}
+    return result
 
 
 def _as_widgets(content: Content) -> list[QWidget]:
@@ -452,10 +459,10 @@ class ChatView(QWidget):
         card.kind, card.result_json = entry.kind, entry.result
         try:
             result = upgrade_result(entry.kind, entry.result_version, entry.result)
-            content = _render_builtin(entry.kind, result)
+            content = _render_builtin(entry.kind, without_source(result))
             if content is None:
                 renderer = self.renderer or self.render  # no renderer: render() shows the JSON
-                content = renderer(entry.kind, result)
+                content = renderer(entry.kind, without_source(result))
             card.result_json = result
             card.show_source(result)
         except (UnknownResultFormat, KeyError, TypeError):

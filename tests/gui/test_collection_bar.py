@@ -263,3 +263,13 @@ def test_an_old_single_conversation_becomes_the_selected_collections(qtbot, make
     assert ctx.history.count("documents") == 0
     assert [entry.query for entry in ctx.history.entries(tab.conversation_key(tab.controller.selected))] == ["status"]
     assert "saved by 0.1" in tab.chat.cards()[-1].as_text()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_index_and_status_answers_name_their_collection(qtbot, make_tab, kind):
+    KINDS[kind]("trips", create=True).close()
+    tab = make_tab(kind)
+    tab.bar.collection_box.setCurrentText("trips")
+    ask_typed(qtbot, tab, "status")
+    card = last_card(qtbot, tab, "status")
+    assert card.source_label.isVisible() and card.source_label.text() == f"from {kind} collection 'trips'"
