@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 SETTLE_SECONDS = 0.5  # the window stays up this long with no task running before it counts as started
 MAX_WAIT_SECONDS = 60.0
@@ -26,7 +26,7 @@ def main(args: Sequence[str] = (), started: float = 0.0) -> int:
     window = create_main_window([*args, "--no-demo"])
     window.show()
     app = QApplication.instance()
-    shown = _wait(app, lambda: window.isVisible() and window.windowHandle() is not None
+    shown = pump(MAX_WAIT_SECONDS, lambda: window.isVisible() and window.windowHandle() is not None
                   and window.windowHandle().isExposed())
     seconds_to_window = round(time.monotonic() - started, 2)
     idle_since = time.monotonic()
@@ -49,11 +49,14 @@ def main(args: Sequence[str] = (), started: float = 0.0) -> int:
     return 0 if shown else 1
 
 
-def _wait(app, condition, timeout: float = MAX_WAIT_SECONDS) -> bool:
-    deadline = time.monotonic() + timeout
+def pump(seconds: float, until: Callable[[], bool] = lambda: False) -> bool:
+    """Run the event loop for up to ``seconds`` or until ``until()``; returns whether it came true."""
+    from PySide6.QtWidgets import QApplication
+
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        app.processEvents()
-        if condition():
+        QApplication.processEvents()
+        if until():
             return True
         time.sleep(0.01)
-    return False
+    return until()

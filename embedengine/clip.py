@@ -39,7 +39,7 @@ from PIL import Image
 
 from .encoders import Encoder
 from .errors import UserError
-from .image import ImageLoadError, ImageOutcome, decode_image, describe_source
+from .image import ImageLoadError, ImageOutcome, ImageOutcomeEncoder, as_image_list, decode_image, describe_source
 from .linalg import normalise
 from .manifest import file_sha256, read_manifest
 from .runtime import (
@@ -241,15 +241,7 @@ def _run(session, feeds: dict, fixed: Optional[int]) -> np.ndarray:
     return np.asarray(session.run(None, feeds)[0], dtype=np.float32)[:rows]
 
 
-def _as_image_list(images: Any) -> list:
-    """A single path, bytes, PIL image or H×W(×C) array counts as one image."""
-    single_array = isinstance(images, np.ndarray) and images.ndim < 4
-    if single_array or isinstance(images, (str, Path, bytes, bytearray, Image.Image)):
-        return [images]
-    return list(images)
-
-
-class ClipImageEncoder(Encoder):
+class ClipImageEncoder(ImageOutcomeEncoder):
     """The visual half: images → unit vectors; yields one :class:`~embedengine.image.ImageOutcome` per image
     (``probs`` and ``thumbnail`` are None), decoding in a thread pool one batch ahead of the model."""
 
@@ -297,7 +289,7 @@ class ClipImageEncoder(Encoder):
 
     def iter_encode(self, images: Any, *, progress: Optional[ProgressCallback] = None,
                     cancel: Optional[CancelToken] = None, batch_size: Optional[int] = None) -> Iterator[ImageOutcome]:
-        items = _as_image_list(images)
+        items = as_image_list(images)
         meter = RateMeter(len(items))
         batches = list(_batches(len(items), batch_size or self.default_batch_size, self.input.batch))
         with ThreadPoolExecutor(self.decode_workers, "clip-decode") as pool:
@@ -325,14 +317,6 @@ class ClipImageEncoder(Encoder):
             outcomes.append(ImageOutcome(index, items[index], vector, None, error, size[0], size[1], None))
         return outcomes
 
-    def as_items(self, images: Any) -> list:
-        return _as_image_list(images)
-
-    def placed(self, outcome: ImageOutcome) -> tuple[int, np.ndarray]:
-        """Raises :class:`ImageLoadError` for an image that cannot be used."""
-        if outcome.error is not None:
-            raise outcome.error
-        return outcome.index, outcome.embedding
 
 
 def clean_text(text: str, canonicalize: bool = False) -> str:

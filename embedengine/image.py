@@ -489,7 +489,7 @@ def _prepare(source: Any, thumbnail_size: Optional[int]) -> _Prepared:
                                               hint=f"The decoder failed: {error}"), (0, 0), None)
 
 
-def _as_list(sources: Any) -> list:
+def as_image_list(sources: Any) -> list:
     """The sources as a list; a single path, bytes, PIL image or HxW(xC) array counts as one source."""
     single_array = isinstance(sources, np.ndarray) and sources.ndim < 4
     if single_array or isinstance(sources, (str, Path, bytes, bytearray, Image.Image)):
@@ -497,7 +497,20 @@ def _as_list(sources: Any) -> list:
     return list(sources)
 
 
-class ImageEncoder(Encoder):
+class ImageOutcomeEncoder(Encoder):
+    """An encoder of pictures whose ``iter_encode`` yields :class:`ImageOutcome` (ResNet50, CLIP's visual side)."""
+
+    def as_items(self, sources: Any) -> list:
+        return as_image_list(sources)
+
+    def placed(self, outcome: ImageOutcome) -> tuple[int, np.ndarray]:
+        """Raises :class:`ImageLoadError` for an image that cannot be used (``encode`` stops there)."""
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.index, outcome.embedding
+
+
+class ImageEncoder(ImageOutcomeEncoder):
     """ResNet50 image embeddings (2048-d ``avg_pool``) and ImageNet class probabilities.
 
     ``providers`` and ``threads`` (ONNX Runtime intra-op threads) default to the preferences at
@@ -551,7 +564,7 @@ class ImageEncoder(Encoder):
         "images"). ``cancel`` is checked before each batch (paused blocks there, cancelled raises
         :class:`~embedengine.tasks.Cancelled`); a cancel also interrupts the running batch within ~0.1 s.
         """
-        items = _as_list(sources)
+        items = as_image_list(sources)
         batch_size = max(1, int(batch_size or DEFAULT_BATCH_SIZE))
         meter = RateMeter(len(items))
         starts = deque(range(0, len(items), batch_size))
@@ -592,15 +605,6 @@ class ImageEncoder(Encoder):
             outcomes.append(ImageOutcome(start + offset, items[start + offset], vector, probability,
                                          item.error, item.size[0], item.size[1], item.thumbnail))
         return outcomes
-
-    def as_items(self, sources: Any) -> list:
-        return _as_list(sources)
-
-    def placed(self, outcome: ImageOutcome) -> tuple[int, np.ndarray]:
-        """Raises :class:`ImageLoadError` for an image that cannot be used (``encode`` stops there)."""
-        if outcome.error is not None:
-            raise outcome.error
-        return outcome.index, outcome.embedding
 
     def top_labels(self, probs: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` most probable ImageNet classes of one probability vector."""

@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from desktop.self_check import pump  # noqa: E402 (after the path is set)
 
 TAB_NAMES = ("train", "explore", "documents", "images")
 
@@ -34,19 +35,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=1.0, help="seconds to let the layout settle before the shot")
     parser.add_argument("--out", required=True)
     return parser.parse_args(argv)
-
-
-def pump(seconds: float, until=lambda: False) -> bool:
-    """Run the event loop for up to ``seconds`` or until ``until()``; returns whether it came true."""
-    from PySide6.QtWidgets import QApplication
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        QApplication.processEvents()
-        if until():
-            return True
-        time.sleep(0.02)
-    return until()
 
 
 def answered(chat, cards_before: int) -> bool:
