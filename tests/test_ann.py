@@ -161,10 +161,20 @@ def add_rows(store: CollectionStore, rows: int, dim: int, seed: int) -> None:
 
 
 def assert_agrees_with_exact(store: CollectionStore, searcher: search.VectorSearcher, queries: int = 20) -> None:
+    """Every query's best item and every score exact; the top 3 as a whole at recall ≥ 0.9: the index is
+    approximate (usearch's int8 graph misses a true top-3 row in about 1 search of 40 on random vectors, even
+    with 400 of 500 rows as candidates)."""
     matrix = store.matrix("v")
+    found_all = expected_all = 0
     for seed in range(queries):
         vector = normalise(np.random.default_rng(1000 + seed).standard_normal(matrix.stored.shape[1]))
-        assert_same_ranking(searcher.nearest("v", vector, 3), store.search("v", vector, 3))
+        found, expected = searcher.nearest("v", vector, 3), store.search("v", vector, 3)
+        assert found[0][0] == expected[0][0] and np.isclose(found[0][1], expected[0][1], atol=1e-5)
+        exact = dict(store.search("v", vector, matrix.rows))
+        assert all(np.isclose(score, exact[item], atol=1e-5) for item, score in found)  # re-scored exactly
+        found_all += len({item for item, _ in found} & {item for item, _ in expected})
+        expected_all += len(expected)
+    assert found_all >= 0.9 * expected_all, f"recall@3 {found_all / expected_all:.2f}"
 
 
 def test_a_damaged_or_older_index_is_rebuilt_with_a_message(small_threshold, tmp_path):
